@@ -1,0 +1,115 @@
+import BeckonStorage
+import Foundation
+import GRDB
+
+/// The embedded default database: one SQLite file in WAL mode, one writer, concurrent readers.
+///
+/// Durability: `synchronous=NORMAL` in WAL mode keeps every committed transaction across a
+/// process crash (`kill -9`); `.full` also survives power loss at the cost of an fsync per commit.
+public final class SQLiteStorage: SQLDatabase {
+    /// How hard SQLite works to keep commits across crashes.
+    public enum Synchronous: String, Sendable {
+        case normal = "NORMAL"
+        case full = "FULL"
+    }
+
+    private let writer: any DatabaseWriter
+
+    public var dialect: SQLDialect { .sqlite }
+
+    /// Opens (creating when missing) the database file at `path`.
+    public init(path: String, synchronous: Synchronous = .normal) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.maximumReaderCount = 4
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+        }
+        do {
+            writer = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw SQLError(message: "cannot open SQLite database at \(path): \(error)", sql: "")
+        }
+    }
+
+    private init(writer: any DatabaseWriter) {
+        self.writer = writer
+    }
+
+    /// A private in-memory database, for tests and one-off tools.
+    public static func inMemory() throws -> SQLiteStorage {
+        SQLiteStorage(writer: try DatabaseQueue())
+    }
+
+    public func write<T: Sendable>(_ body: @Sendable @escaping (any SQLConnection) throws -> T) async throws -> T {
+        try await mapErrors {
+            try await writer.write { db in try body(GRDBConnection(db: db)) }
+        }
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable @escaping (any SQLConnection) throws -> T) async throws -> T {
+        try await mapErrors {
+            try await writer.read { db in try body(GRDBConnection(db: db)) }
+        }
+    }
+
+    public func close() async throws {
+        try writer.close()
+    }
+
+    private func mapErrors<T>(_ work: () async throws -> T) async throws -> T {
+        do {
+            return try await work()
+        } catch let error as DatabaseError {
+            throw SQLError(message: error.message ?? "\(error.resultCode)", sql: error.sql ?? "")
+        }
+    }
+}
+
+/// An `SQLConnection` over a GRDB database handle, with every statement prepared once and cached.
+private struct GRDBConnection: SQLConnection {
+    let db: Database
+
+    var dialect: SQLDialect { .sqlite }
+
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws {
+        let statement = try db.cachedStatement(sql: sql)
+        statement.setUncheckedArguments(StatementArguments(arguments.map(\.databaseValue)))
+        try statement.execute()
+    }
+
+    func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        let statement = try db.cachedStatement(sql: sql)
+        statement.setUncheckedArguments(StatementArguments(arguments.map(\.databaseValue)))
+        var rows: [SQLRow] = []
+        let cursor = try Row.fetchCursor(statement)
+        while let row = try cursor.next() {
+            rows.append(SQLRow(row.databaseValues.map(SQLValue.init)))
+        }
+        return rows
+    }
+}
+
+extension SQLValue {
+    fileprivate var databaseValue: DatabaseValue {
+        switch self {
+        case .null: return .null
+        case .integer(let value): return value.databaseValue
+        case .real(let value): return value.databaseValue
+        case .text(let value): return value.databaseValue
+        case .blob(let value): return Data(value).databaseValue
+        }
+    }
+
+    fileprivate init(_ value: DatabaseValue) {
+        switch value.storage {
+        case .null: self = .null
+        case .int64(let number): self = .integer(number)
+        case .double(let number): self = .real(number)
+        case .string(let text): self = .text(text)
+        case .blob(let data): self = .blob([UInt8](data))
+        }
+    }
+}

@@ -1,0 +1,134 @@
+/// Beckon's schema, oldest migration first. Never edit a released migration: add a new one.
+public enum Schema {
+    public static let migrations: [Migration] = [initial]
+
+    /// Workspaces, API keys, profiles, identities, the event and purchase logs and their per-user aggregates.
+    static let initial = Migration(version: 1, name: "initial") { dialect in
+        let id = dialect.autoIncrementPrimaryKey
+        let noRowID = dialect.withoutRowID
+        return [
+            """
+            CREATE TABLE workspaces (
+                id \(id), name TEXT NOT NULL UNIQUE, app_id TEXT NOT NULL UNIQUE,
+                time_zone TEXT NOT NULL DEFAULT 'UTC', created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE api_keys (
+                id \(id), workspace_id BIGINT NOT NULL, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE,
+                key_hint TEXT NOT NULL, permissions TEXT NOT NULL, ip_allowlist TEXT NOT NULL DEFAULT '',
+                created_at BIGINT NOT NULL, last_used_at BIGINT, revoked_at BIGINT)
+            """,
+            "CREATE INDEX api_keys_workspace ON api_keys (workspace_id)",
+            """
+            CREATE TABLE users (
+                id \(id), workspace_id BIGINT NOT NULL, external_id TEXT, braze_id TEXT NOT NULL,
+                email TEXT, phone TEXT, first_name TEXT, last_name TEXT, country TEXT, language TEXT,
+                time_zone TEXT, gender TEXT, dob TEXT, home_city TEXT, image_url TEXT,
+                email_subscribe TEXT NOT NULL DEFAULT 'subscribed', push_subscribe TEXT NOT NULL DEFAULT 'subscribed',
+                email_opted_in_at BIGINT, email_unsubscribed_at BIGINT, push_opted_in_at BIGINT, push_unsubscribed_at BIGINT,
+                longitude DOUBLE PRECISION, latitude DOUBLE PRECISION,
+                custom_attributes TEXT NOT NULL DEFAULT '{}', extras TEXT NOT NULL DEFAULT '{}',
+                random_bucket INTEGER NOT NULL, total_revenue DOUBLE PRECISION NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+            """,
+            "CREATE UNIQUE INDEX users_external_id ON users (workspace_id, external_id)",
+            "CREATE UNIQUE INDEX users_braze_id ON users (workspace_id, braze_id)",
+            "CREATE INDEX users_email ON users (workspace_id, email)",
+            "CREATE INDEX users_phone ON users (workspace_id, phone)",
+            """
+            CREATE TABLE user_aliases (
+                workspace_id BIGINT NOT NULL, alias_label TEXT NOT NULL, alias_name TEXT NOT NULL, user_id BIGINT NOT NULL,
+                PRIMARY KEY (workspace_id, alias_label, alias_name))\(noRowID)
+            """,
+            "CREATE UNIQUE INDEX user_aliases_user_label ON user_aliases (user_id, alias_label)",
+            """
+            CREATE TABLE user_attribute_values (
+                user_id BIGINT NOT NULL, root TEXT NOT NULL, path TEXT NOT NULL, position INTEGER NOT NULL,
+                workspace_id BIGINT NOT NULL, kind TEXT NOT NULL, text_value TEXT, number_value DOUBLE PRECISION)
+            """,
+            "CREATE INDEX user_attribute_values_user ON user_attribute_values (user_id, root)",
+            "CREATE INDEX user_attribute_values_text ON user_attribute_values (workspace_id, path, text_value)",
+            "CREATE INDEX user_attribute_values_number ON user_attribute_values (workspace_id, path, number_value)",
+            """
+            CREATE TABLE subscription_group_states (
+                user_id BIGINT NOT NULL, group_id TEXT NOT NULL, workspace_id BIGINT NOT NULL, state TEXT NOT NULL,
+                updated_at BIGINT NOT NULL, PRIMARY KEY (user_id, group_id))\(noRowID)
+            """,
+            "CREATE INDEX subscription_group_states_group ON subscription_group_states (workspace_id, group_id, state)",
+            """
+            CREATE TABLE push_tokens (
+                workspace_id BIGINT NOT NULL, token TEXT NOT NULL, user_id BIGINT NOT NULL, app_id TEXT NOT NULL,
+                platform TEXT NOT NULL, device_id TEXT, authorization_state TEXT NOT NULL, foreground INTEGER NOT NULL,
+                web_push_keys TEXT NOT NULL DEFAULT '{}', created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+                PRIMARY KEY (workspace_id, token))\(noRowID)
+            """,
+            "CREATE INDEX push_tokens_user ON push_tokens (user_id)",
+            """
+            CREATE TABLE events (
+                id \(id), workspace_id BIGINT NOT NULL, user_id BIGINT NOT NULL, name TEXT NOT NULL,
+                time BIGINT NOT NULL, app_id TEXT, properties TEXT)
+            """,
+            "CREATE INDEX events_user_name_time ON events (user_id, name, time)",
+            """
+            CREATE TABLE event_daily (
+                user_id BIGINT NOT NULL, name TEXT NOT NULL, day INTEGER NOT NULL, workspace_id BIGINT NOT NULL,
+                count BIGINT NOT NULL, first_time BIGINT NOT NULL, last_time BIGINT NOT NULL,
+                PRIMARY KEY (user_id, name, day))\(noRowID)
+            """,
+            "CREATE INDEX event_daily_name_day ON event_daily (workspace_id, name, day)",
+            """
+            CREATE TABLE segmentable_properties (
+                workspace_id BIGINT NOT NULL, event_name TEXT NOT NULL, property TEXT NOT NULL, created_at BIGINT NOT NULL,
+                PRIMARY KEY (workspace_id, event_name, property))\(noRowID)
+            """,
+            """
+            CREATE TABLE event_property_daily (
+                user_id BIGINT NOT NULL, name TEXT NOT NULL, property TEXT NOT NULL, value TEXT NOT NULL,
+                day INTEGER NOT NULL, workspace_id BIGINT NOT NULL, count BIGINT NOT NULL,
+                first_time BIGINT NOT NULL, last_time BIGINT NOT NULL,
+                PRIMARY KEY (user_id, name, property, value, day))\(noRowID)
+            """,
+            "CREATE INDEX event_property_daily_lookup ON event_property_daily (workspace_id, name, property, value, day)",
+            """
+            CREATE TABLE purchases (
+                id \(id), workspace_id BIGINT NOT NULL, user_id BIGINT NOT NULL, product_id TEXT NOT NULL,
+                currency TEXT NOT NULL, price DOUBLE PRECISION NOT NULL, quantity INTEGER NOT NULL, time BIGINT NOT NULL,
+                app_id TEXT, properties TEXT)
+            """,
+            "CREATE INDEX purchases_user_time ON purchases (user_id, time)",
+            """
+            CREATE TABLE purchase_daily (
+                user_id BIGINT NOT NULL, product_id TEXT NOT NULL, day INTEGER NOT NULL, workspace_id BIGINT NOT NULL,
+                count BIGINT NOT NULL, quantity BIGINT NOT NULL, revenue DOUBLE PRECISION NOT NULL,
+                first_time BIGINT NOT NULL, last_time BIGINT NOT NULL,
+                PRIMARY KEY (user_id, product_id, day))\(noRowID)
+            """,
+            "CREATE INDEX purchase_daily_product_day ON purchase_daily (workspace_id, product_id, day)",
+            """
+            CREATE TABLE sessions (
+                id \(id), workspace_id BIGINT NOT NULL, user_id BIGINT NOT NULL, app_id TEXT NOT NULL,
+                session_id TEXT NOT NULL, platform TEXT, started_at BIGINT NOT NULL, ended_at BIGINT)
+            """,
+            "CREATE UNIQUE INDEX sessions_user_session ON sessions (user_id, session_id)",
+            """
+            CREATE TABLE session_daily (
+                user_id BIGINT NOT NULL, app_id TEXT NOT NULL, day INTEGER NOT NULL, workspace_id BIGINT NOT NULL,
+                count BIGINT NOT NULL, first_time BIGINT NOT NULL, last_time BIGINT NOT NULL,
+                PRIMARY KEY (user_id, app_id, day))\(noRowID)
+            """,
+            "CREATE INDEX session_daily_day ON session_daily (workspace_id, day)",
+            """
+            CREATE TABLE app_usage (
+                user_id BIGINT NOT NULL, app_id TEXT NOT NULL, workspace_id BIGINT NOT NULL, platform TEXT,
+                app_version TEXT, sessions BIGINT NOT NULL, first_used BIGINT NOT NULL, last_used BIGINT NOT NULL,
+                PRIMARY KEY (user_id, app_id))\(noRowID)
+            """,
+            """
+            CREATE TABLE devices (
+                user_id BIGINT NOT NULL, device_id TEXT NOT NULL, workspace_id BIGINT NOT NULL, model TEXT,
+                os_version TEXT, carrier TEXT, ad_tracking_enabled INTEGER, updated_at BIGINT NOT NULL,
+                PRIMARY KEY (user_id, device_id))\(noRowID)
+            """,
+        ]
+    }
+}

@@ -1,0 +1,218 @@
+import BeckonCore
+
+/// What `/users/track` reports back.
+public struct TrackResult: Sendable {
+    public var attributesProcessed = 0
+    public var eventsProcessed = 0
+    public var purchasesProcessed = 0
+    public var errors: [TrackItemError] = []
+
+    public init() {}
+}
+
+extension UserStore {
+    /// Applies a validated `/users/track` request: attributes, then events, then purchases.
+    ///
+    /// Objects naming a user that does not exist while `_update_existing_only` holds are reported
+    /// in `errors` rather than dropped silently.
+    public func track(workspaceID: Int64, request: TrackRequest) async throws -> TrackResult {
+        let segmentable = try await segmentableProperties(workspaceID: workspaceID)
+        let now = nowMillis
+        return try await committer.write { connection, deltas in
+            var result = TrackResult()
+            result.errors = request.errors
+            var users: [UserIdentifier: Int64] = [:]
+            func user(_ identifier: UserIdentifier, create: Bool) throws -> Int64? {
+                if let known = users[identifier] { return known }
+                let found = try self.resolve(identifier, workspaceID: workspaceID, create: create, connection: connection, now: now)
+                if let found { users[identifier] = found }
+                return found
+            }
+            for update in request.attributes {
+                guard let userID = try user(update.identifier, create: !update.updateExistingOnly) else {
+                    result.errors.append(Self.notFound(update.identifier, array: "attributes", index: update.index))
+                    continue
+                }
+                try self.applyAttributes(update, userID: userID, workspaceID: workspaceID, connection: connection, now: now)
+                result.attributesProcessed += 1
+            }
+            var eventRows: [[SQLValue]] = []
+            for event in request.events {
+                guard let userID = try user(event.identifier, create: !event.updateExistingOnly) else {
+                    result.errors.append(Self.notFound(event.identifier, array: "events", index: event.index))
+                    continue
+                }
+                eventRows.append([
+                    .integer(workspaceID), .integer(userID), .text(event.name), .integer(event.timeMillis), .text(event.appID),
+                    .text(event.properties.map { JSONValue.object($0).serialized() }),
+                ])
+                deltas.addEvent(workspaceID: workspaceID, userID: userID, name: event.name, time: event.timeMillis)
+                if let properties = event.properties, let marked = segmentable[event.name] {
+                    for property in marked {
+                        if let value = Self.segmentValue(Self.property(property, in: properties)) {
+                            deltas.addEventProperty(
+                                workspaceID: workspaceID, userID: userID, name: event.name, property: property, value: value,
+                                time: event.timeMillis)
+                        }
+                    }
+                }
+                result.eventsProcessed += 1
+            }
+            try Self.insertRows(
+                connection, table: "events", columns: ["workspace_id", "user_id", "name", "time", "app_id", "properties"],
+                rows: eventRows)
+            var purchaseRows: [[SQLValue]] = []
+            for purchase in request.purchases {
+                guard let userID = try user(purchase.identifier, create: !purchase.updateExistingOnly) else {
+                    result.errors.append(Self.notFound(purchase.identifier, array: "purchases", index: purchase.index))
+                    continue
+                }
+                purchaseRows.append([
+                    .integer(workspaceID), .integer(userID), .text(purchase.productID), .text(purchase.currency),
+                    .real(purchase.price), .integer(Int64(purchase.quantity)), .integer(purchase.timeMillis),
+                    .text(purchase.appID), .text(purchase.properties.map { JSONValue.object($0).serialized() }),
+                ])
+                deltas.addPurchase(
+                    workspaceID: workspaceID, userID: userID, productID: purchase.productID, time: purchase.timeMillis,
+                    quantity: Int64(purchase.quantity), price: purchase.price)
+                result.purchasesProcessed += 1
+            }
+            try Self.insertRows(
+                connection, table: "purchases",
+                columns: ["workspace_id", "user_id", "product_id", "currency", "price", "quantity", "time", "app_id", "properties"],
+                rows: purchaseRows)
+            result.errors.sort { ($0.inputArray, $0.index) < ($1.inputArray, $1.index) }
+            return result
+        }
+    }
+
+    static func notFound(_ identifier: UserIdentifier, array: String, index: Int) -> TrackItemError {
+        TrackItemError(
+            type: "no user with \(identifier) exists and '_update_existing_only' is true", inputArray: array, index: index)
+    }
+
+    /// Multi-row INSERT in chunks, one round trip per chunk.
+    static func insertRows(_ connection: any SQLConnection, table: String, columns: [String], rows: [[SQLValue]]) throws {
+        guard !rows.isEmpty else { return }
+        let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
+        let chunkSize = 100
+        var start = 0
+        while start < rows.count {
+            let chunk = rows[start..<min(start + chunkSize, rows.count)]
+            try connection.execute(
+                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: tuple, count: chunk.count).joined(separator: ", "))",
+                chunk.flatMap { $0 })
+            start += chunkSize
+        }
+    }
+
+    /// Applies one attributes object to user `userID`.
+    func applyAttributes(
+        _ update: AttributeUpdate, userID: Int64, workspaceID: Int64, connection: any SQLConnection, now: Int64
+    ) throws {
+        guard let row = try connection.first(
+            "SELECT email_subscribe, push_subscribe, custom_attributes, extras FROM users WHERE id = ?", [.integer(userID)])
+        else { return }
+        var assignments: [String] = ["updated_at = ?"]
+        var arguments: [SQLValue] = [.integer(now)]
+        for field in ProfileField.allCases {
+            guard let change = update.profile[field] else { continue }
+            assignments.append("\(field.rawValue) = ?")
+            arguments.append(.text(change))
+            let current = field == .emailSubscribe ? row[0].string : field == .pushSubscribe ? row[1].string : nil
+            if field == .emailSubscribe || field == .pushSubscribe, let state = change, state != current {
+                let prefix = field == .emailSubscribe ? "email" : "push"
+                if state == "opted_in" {
+                    assignments.append("\(prefix)_opted_in_at = ?")
+                    arguments.append(.integer(now))
+                } else if state == "unsubscribed" {
+                    assignments.append("\(prefix)_unsubscribed_at = ?")
+                    arguments.append(.integer(now))
+                }
+            }
+        }
+        if let coordinates = update.lastCoordinates {
+            assignments.append("longitude = ?, latitude = ?")
+            arguments.append(contentsOf: [.real(coordinates.longitude), .real(coordinates.latitude)])
+        }
+        if !update.extras.isEmpty {
+            var extras = (try? JSONValue.parse(Array((row[3].string ?? "{}").utf8)))?.objectValue ?? [:]
+            for (key, value) in update.extras {
+                if key == "current_location" {
+                    assignments.append("longitude = NULL, latitude = NULL")
+                    continue
+                }
+                extras[key] = value.isNull ? nil : value
+            }
+            assignments.append("extras = ?")
+            arguments.append(.text(JSONValue.object(extras).serialized()))
+        }
+        if !update.custom.isEmpty {
+            let stored = (try? JSONValue.parse(Array((row[2].string ?? "{}").utf8)))?.objectValue ?? [:]
+            var attributes = CustomAttributes(values: stored, maxArrayLength: limits.maxArrayLength)
+            var changedRoots: [String] = []
+            for change in update.custom where attributes.apply(change, mergeObjects: update.mergeObjects) {
+                changedRoots.append(change.name)
+            }
+            if !changedRoots.isEmpty {
+                assignments.append("custom_attributes = ?")
+                arguments.append(.text(JSONValue.object(attributes.values).serialized()))
+                try reindexAttributes(
+                    Set(changedRoots), values: attributes.values, userID: userID, workspaceID: workspaceID,
+                    connection: connection)
+            }
+        }
+        arguments.append(.integer(userID))
+        try connection.execute("UPDATE users SET \(assignments.joined(separator: ", ")) WHERE id = ?", arguments)
+        for group in update.subscriptionGroups {
+            try connection.execute(
+                """
+                INSERT INTO subscription_group_states (user_id, group_id, workspace_id, state, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (user_id, group_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+                """, [.integer(userID), .text(group.groupID), .integer(workspaceID), .text(group.state), .integer(now)])
+        }
+        for token in update.pushTokens {
+            try registerPushToken(token, userID: userID, workspaceID: workspaceID, connection: connection, now: now)
+        }
+    }
+
+    /// Rewrites the indexed rows of the custom attributes named in `roots`.
+    func reindexAttributes(
+        _ roots: Set<String>, values: [String: JSONValue], userID: Int64, workspaceID: Int64, connection: any SQLConnection
+    ) throws {
+        var rows: [[SQLValue]] = []
+        for root in roots.sorted() {
+            try connection.execute(
+                "DELETE FROM user_attribute_values WHERE user_id = ? AND root = ?", [.integer(userID), .text(root)])
+            guard let value = values[root] else { continue }
+            for flat in FlattenedAttributeValue.rows(name: root, value: value) {
+                rows.append([
+                    .integer(userID), .text(root), .text(flat.path), .integer(Int64(flat.position)), .integer(workspaceID),
+                    .text(flat.kind), .text(flat.text), .real(flat.number),
+                ])
+            }
+        }
+        try Self.insertRows(
+            connection, table: "user_attribute_values",
+            columns: ["user_id", "root", "path", "position", "workspace_id", "kind", "text_value", "number_value"], rows: rows)
+    }
+
+    /// Registers a push token for a user; a token seen on another user moves here (same device, new user).
+    func registerPushToken(
+        _ token: PushTokenRegistration, userID: Int64, workspaceID: Int64, connection: any SQLConnection, now: Int64
+    ) throws {
+        let keys = JSONValue.object(token.webPushKeys.mapValues { .string($0) }).serialized()
+        try connection.execute(
+            """
+            INSERT INTO push_tokens (workspace_id, token, user_id, app_id, platform, device_id, authorization_state, foreground,
+                web_push_keys, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (workspace_id, token) DO UPDATE SET user_id = excluded.user_id, app_id = excluded.app_id,
+                platform = excluded.platform, device_id = COALESCE(excluded.device_id, push_tokens.device_id),
+                authorization_state = excluded.authorization_state, foreground = excluded.foreground,
+                web_push_keys = excluded.web_push_keys, updated_at = excluded.updated_at
+            """,
+            [.integer(workspaceID), .text(token.token), .integer(userID), .text(token.appID), .text(token.platform),
+             .text(token.deviceID), .text(token.authorization), .bool(token.foreground), .text(keys), .integer(now), .integer(now)])
+    }
+}
