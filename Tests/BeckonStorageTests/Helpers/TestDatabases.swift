@@ -1,0 +1,123 @@
+import BeckonPostgres
+import BeckonSQLite
+import BeckonStorage
+import Foundation
+import Testing
+
+/// A database backend the storage tests run against.
+///
+/// Run a test on every backend with `@Test(arguments: TestDatabases.all())`, then get a fresh,
+/// empty database with `kind.withDatabase { db in … }` (or `make()` + `cleanup()`).
+enum TestDatabaseKind: String, Sendable, Hashable, CaseIterable, CustomTestStringConvertible {
+    /// SQLite in memory: always available.
+    case sqlite
+    /// PostgreSQL at `BECKON_TEST_POSTGRES_URL` (started by `scripts/test`), one new database per test.
+    case postgres
+
+    var testDescription: String { rawValue }
+}
+
+enum TestDatabases {
+    /// The server `scripts/test` started, e.g. `postgres://beckon@127.0.0.1:5433/beckon_test`.
+    static var postgresURL: String? {
+        guard let url = ProcessInfo.processInfo.environment["BECKON_TEST_POSTGRES_URL"], !url.isEmpty else { return nil }
+        return url
+    }
+
+    /// Whether this run is CI, where skipping PostgreSQL is a failure rather than a convenience.
+    static var isCI: Bool {
+        guard let value = ProcessInfo.processInfo.environment["CI"] else { return false }
+        return !["", "0", "false", "no"].contains(value.lowercased())
+    }
+
+    /// The backends to test: SQLite always; PostgreSQL when `BECKON_TEST_POSTGRES_URL` is set.
+    ///
+    /// Without the URL, PostgreSQL cases are left out locally, but kept on CI, where they fail.
+    static func all() -> [TestDatabaseKind] {
+        postgresURL != nil || isCI ? [.sqlite, .postgres] : [.sqlite]
+    }
+
+    /// Only the PostgreSQL backend (empty when it is not available locally), for driver-specific tests.
+    static func postgresOnly() -> [TestDatabaseKind] {
+        all().filter { $0 == .postgres }
+    }
+}
+
+/// A fresh, empty database made for one test. Call `cleanup()` when done (`withDatabase` does).
+struct TestDatabase: Sendable {
+    let kind: TestDatabaseKind
+    let database: any SQLDatabase
+    fileprivate let dispose: @Sendable () async throws -> Void
+
+    /// Closes the database and drops what was created for it.
+    func cleanup() async throws {
+        try await dispose()
+    }
+}
+
+extension TestDatabaseKind {
+    /// Makes a fresh, empty database of this kind. Pair it with `cleanup()`.
+    func make() async throws -> TestDatabase {
+        switch self {
+        case .sqlite:
+            let storage = try SQLiteStorage.inMemory()
+            return TestDatabase(kind: self, database: storage) { try await storage.close() }
+        case .postgres:
+            return try await PostgresTestServer.shared.makeDatabase()
+        }
+    }
+
+    /// Runs `body` with a fresh, empty database of this kind, cleaned up afterwards even when `body` throws.
+    func withDatabase<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+        let database = try await make()
+        let result: T
+        do {
+            result = try await body(database.database)
+        } catch {
+            try? await database.cleanup()
+            throw error
+        }
+        try await database.cleanup()
+        return result
+    }
+}
+
+/// Makes one uniquely named database per test on the server at `BECKON_TEST_POSTGRES_URL`,
+/// so tests running in parallel never see each other's tables, rows or advisory locks.
+actor PostgresTestServer {
+    static let shared = PostgresTestServer()
+
+    /// One connection pool to the base database, shared by all tests, that creates and drops databases.
+    private var admin: Task<PostgresStorage, any Error>?
+
+    func makeDatabase() async throws -> TestDatabase {
+        guard let urlText = TestDatabases.postgresURL else {
+            throw TestDatabaseError(
+                "BECKON_TEST_POSTGRES_URL is not set, but CI is: PostgreSQL must be tested on CI (run scripts/test)"
+            )
+        }
+        let admin = try await adminStorage(urlText)
+        let name = "beckon_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await admin.withoutTransaction { try $0.execute("CREATE DATABASE \(name)") }
+
+        var url = try PostgresURL(urlText)
+        url.database = name
+        let storage = PostgresStorage(url: url, maximumConnections: 4)
+        return TestDatabase(kind: .postgres, database: storage) {
+            try await storage.close()
+            try await admin.withoutTransaction { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        }
+    }
+
+    private func adminStorage(_ url: String) async throws -> PostgresStorage {
+        if let admin { return try await admin.value }
+        let task = Task { try await PostgresStorage.connect(url: url, maximumConnections: 2) }
+        admin = task
+        return try await task.value
+    }
+}
+
+struct TestDatabaseError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
