@@ -77,7 +77,7 @@ extension UserIdentifier {
             }
             return .success(.phone(Phone.normalize(phone)))
         }
-        return .failure(FieldError("external_id", "'external_id' or 'braze_id' or 'user_alias' or 'email' or 'phone' is required"))
+        return .failure(FieldError("external_id", "or 'braze_id' or 'user_alias' or 'email' or 'phone' is required"))
     }
 }
 

@@ -19,71 +19,79 @@ extension UserStore {
         let segmentable = try await segmentableProperties(workspaceID: workspaceID)
         let now = nowMillis
         return try await committer.write { connection, deltas in
-            var result = TrackResult()
-            result.errors = request.errors
-            var users: [UserIdentifier: Int64] = [:]
-            func user(_ identifier: UserIdentifier, create: Bool) throws -> Int64? {
-                if let known = users[identifier] { return known }
-                let found = try self.resolve(identifier, workspaceID: workspaceID, create: create, connection: connection, now: now)
-                if let found { users[identifier] = found }
-                return found
+            try self.apply(request, workspaceID: workspaceID, segmentable: segmentable, connection: connection, deltas: &deltas, now: now)
+        }
+    }
+
+    /// The body of `track`, shared with SDK ingestion so both write exactly the same rows.
+    func apply(
+        _ request: TrackRequest, workspaceID: Int64, segmentable: [String: [String]], connection: any SQLConnection,
+        deltas: inout AggregateDeltas, now: Int64
+    ) throws -> TrackResult {
+        var result = TrackResult()
+        result.errors = request.errors
+        var users: [UserIdentifier: Int64] = [:]
+        func user(_ identifier: UserIdentifier, create: Bool) throws -> Int64? {
+            if let known = users[identifier] { return known }
+            let found = try resolve(identifier, workspaceID: workspaceID, create: create, connection: connection, now: now)
+            if let found { users[identifier] = found }
+            return found
+        }
+        for update in request.attributes {
+            guard let userID = try user(update.identifier, create: !update.updateExistingOnly) else {
+                result.errors.append(Self.notFound(update.identifier, array: "attributes", index: update.index))
+                continue
             }
-            for update in request.attributes {
-                guard let userID = try user(update.identifier, create: !update.updateExistingOnly) else {
-                    result.errors.append(Self.notFound(update.identifier, array: "attributes", index: update.index))
-                    continue
-                }
-                try self.applyAttributes(update, userID: userID, workspaceID: workspaceID, connection: connection, now: now)
-                result.attributesProcessed += 1
+            try applyAttributes(update, userID: userID, workspaceID: workspaceID, connection: connection, now: now)
+            result.attributesProcessed += 1
+        }
+        var eventRows: [[SQLValue]] = []
+        for event in request.events {
+            guard let userID = try user(event.identifier, create: !event.updateExistingOnly) else {
+                result.errors.append(Self.notFound(event.identifier, array: "events", index: event.index))
+                continue
             }
-            var eventRows: [[SQLValue]] = []
-            for event in request.events {
-                guard let userID = try user(event.identifier, create: !event.updateExistingOnly) else {
-                    result.errors.append(Self.notFound(event.identifier, array: "events", index: event.index))
-                    continue
-                }
-                eventRows.append([
-                    .integer(workspaceID), .integer(userID), .text(event.name), .integer(event.timeMillis), .text(event.appID),
-                    .text(event.properties.map { JSONValue.object($0).serialized() }),
-                ])
-                deltas.addEvent(workspaceID: workspaceID, userID: userID, name: event.name, time: event.timeMillis)
-                if let properties = event.properties, let marked = segmentable[event.name] {
-                    for property in marked {
-                        if let value = Self.segmentValue(Self.property(property, in: properties)) {
-                            deltas.addEventProperty(
-                                workspaceID: workspaceID, userID: userID, name: event.name, property: property, value: value,
-                                time: event.timeMillis)
-                        }
+            eventRows.append([
+                .integer(workspaceID), .integer(userID), .text(event.name), .integer(event.timeMillis), .text(event.appID),
+                .text(event.properties.map { JSONValue.object($0).serialized() }),
+            ])
+            deltas.addEvent(workspaceID: workspaceID, userID: userID, name: event.name, time: event.timeMillis)
+            if let properties = event.properties, let marked = segmentable[event.name] {
+                for property in marked {
+                    if let value = Self.segmentValue(Self.property(property, in: properties)) {
+                        deltas.addEventProperty(
+                            workspaceID: workspaceID, userID: userID, name: event.name, property: property, value: value,
+                            time: event.timeMillis)
                     }
                 }
-                result.eventsProcessed += 1
             }
-            try Self.insertRows(
-                connection, table: "events", columns: ["workspace_id", "user_id", "name", "time", "app_id", "properties"],
-                rows: eventRows)
-            var purchaseRows: [[SQLValue]] = []
-            for purchase in request.purchases {
-                guard let userID = try user(purchase.identifier, create: !purchase.updateExistingOnly) else {
-                    result.errors.append(Self.notFound(purchase.identifier, array: "purchases", index: purchase.index))
-                    continue
-                }
-                purchaseRows.append([
-                    .integer(workspaceID), .integer(userID), .text(purchase.productID), .text(purchase.currency),
-                    .real(purchase.price), .integer(Int64(purchase.quantity)), .integer(purchase.timeMillis),
-                    .text(purchase.appID), .text(purchase.properties.map { JSONValue.object($0).serialized() }),
-                ])
-                deltas.addPurchase(
-                    workspaceID: workspaceID, userID: userID, productID: purchase.productID, time: purchase.timeMillis,
-                    quantity: Int64(purchase.quantity), price: purchase.price)
-                result.purchasesProcessed += 1
-            }
-            try Self.insertRows(
-                connection, table: "purchases",
-                columns: ["workspace_id", "user_id", "product_id", "currency", "price", "quantity", "time", "app_id", "properties"],
-                rows: purchaseRows)
-            result.errors.sort { ($0.inputArray, $0.index) < ($1.inputArray, $1.index) }
-            return result
+            result.eventsProcessed += 1
         }
+        try Self.insertRows(
+            connection, table: "events", columns: ["workspace_id", "user_id", "name", "time", "app_id", "properties"],
+            rows: eventRows)
+        var purchaseRows: [[SQLValue]] = []
+        for purchase in request.purchases {
+            guard let userID = try user(purchase.identifier, create: !purchase.updateExistingOnly) else {
+                result.errors.append(Self.notFound(purchase.identifier, array: "purchases", index: purchase.index))
+                continue
+            }
+            purchaseRows.append([
+                .integer(workspaceID), .integer(userID), .text(purchase.productID), .text(purchase.currency),
+                .real(purchase.price), .integer(Int64(purchase.quantity)), .integer(purchase.timeMillis),
+                .text(purchase.appID), .text(purchase.properties.map { JSONValue.object($0).serialized() }),
+            ])
+            deltas.addPurchase(
+                workspaceID: workspaceID, userID: userID, productID: purchase.productID, time: purchase.timeMillis,
+                quantity: Int64(purchase.quantity), price: purchase.price)
+            result.purchasesProcessed += 1
+        }
+        try Self.insertRows(
+            connection, table: "purchases",
+            columns: ["workspace_id", "user_id", "product_id", "currency", "price", "quantity", "time", "app_id", "properties"],
+            rows: purchaseRows)
+        result.errors.sort { ($0.inputArray, $0.index) < ($1.inputArray, $1.index) }
+        return result
     }
 
     static func notFound(_ identifier: UserIdentifier, array: String, index: Int) -> TrackItemError {

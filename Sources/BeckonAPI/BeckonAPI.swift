@@ -1,0 +1,62 @@
+import BeckonCore
+import BeckonStorage
+import Hummingbird
+import Logging
+
+/// Beckon's HTTP surface: Braze's REST endpoints, Beckon's own `/beckon/v1` endpoints, the SDK
+/// endpoint, `/health` and `/metrics`.
+///
+/// ```swift
+/// let api = BeckonAPI(database: db, workspaces: workspaces, users: users, clock: SystemClock())
+/// let router = api.makeRouter()
+/// ```
+public struct BeckonAPI: Sendable {
+    let database: any SQLDatabase
+    let workspaces: WorkspaceStore
+    let users: UserStore
+    let clock: any BeckonClock
+    let configuration: APIConfiguration
+    let authenticator: Authenticator
+    let metricsText: @Sendable () async -> String
+
+    /// - Parameter metricsText: renders `/metrics` (Prometheus text exposition).
+    public init(
+        database: any SQLDatabase, workspaces: WorkspaceStore, users: UserStore, clock: any BeckonClock,
+        configuration: APIConfiguration = APIConfiguration(), metricsText: @escaping @Sendable () async -> String = { "" }
+    ) {
+        self.database = database
+        self.workspaces = workspaces
+        self.users = users
+        self.clock = clock
+        self.configuration = configuration
+        self.authenticator = Authenticator(
+            workspaces: workspaces, clock: clock, acceptsLegacyKey: configuration.acceptsLegacyAPIKey)
+        self.metricsText = metricsText
+    }
+
+    /// The router with every route and Beckon's middleware (request logs, metrics, JSON errors).
+    public func makeRouter() -> Router<BeckonRequestContext> {
+        let router = Router(context: BeckonRequestContext.self)
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: ErrorMiddleware())
+        addHealthRoutes(to: router)
+        addUserRoutes(to: router)
+        addSDKRoutes(to: router)
+        addSegmentablePropertyRoutes(to: router)
+        return router
+    }
+
+    /// Authenticates (header key first, so a bad key never costs a body read) and reads the JSON body.
+    func authorizedJSON(_ request: Request, context: BeckonRequestContext, permission: String) async throws
+        -> (key: APIKeyRecord, body: JSONValue)
+    {
+        let keyOutsideBody = request.headers[.authorization] != nil || request.uri.queryParameters["api_key"] != nil
+        if keyOutsideBody {
+            let key = try await authenticator.authorize(request, context: context, permission: permission)
+            return (key, try await RequestBody.json(request, maxBytes: configuration.maxBodyBytes))
+        }
+        let body = try await RequestBody.json(request, maxBytes: configuration.maxBodyBytes)
+        return (try await authenticator.authorize(request, context: context, permission: permission, body: body), body)
+    }
+}

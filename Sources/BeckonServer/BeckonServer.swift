@@ -1,0 +1,81 @@
+import BeckonAPI
+import BeckonCore
+import BeckonPostgres
+import BeckonSQLite
+import BeckonStorage
+import Foundation
+import Hummingbird
+import Logging
+
+/// The composition root: opens the database, applies migrations, provisions the first workspace,
+/// and builds the HTTP application. Nothing else in Beckon reads configuration.
+public enum BeckonServer {
+    /// Opens the configured database (SQLite under the data folder, or PostgreSQL) and migrates it.
+    public static func openDatabase(_ configuration: ServerConfiguration, logger: Logger) async throws -> any SQLDatabase {
+        let database: any SQLDatabase
+        if let url = configuration.databaseURL {
+            database = try await PostgresStorage.connect(
+                url: url, maximumConnections: configuration.postgresConnections, logger: logger)
+            logger.info("using PostgreSQL", metadata: ["url": "\((try? PostgresURL(url))?.description ?? "postgres")"])
+        } else {
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            database = try SQLiteStorage(
+                path: configuration.sqlitePath, synchronous: configuration.sqliteSynchronousFull ? .full : .normal)
+            logger.info("using SQLite", metadata: ["path": "\(configuration.sqlitePath)"])
+        }
+        let applied = try await Migrator.migrate(database)
+        if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
+        return database
+    }
+
+    /// What the first start created, so the CLI can show the key once.
+    public struct FirstStart: Sendable {
+        public let workspace: Workspace
+        public let apiKey: String
+        public let keyFile: String
+    }
+
+    /// On an empty database: creates the default workspace and an all-permissions key (the value of
+    /// `BECKON_ADMIN_KEY` when set), and writes the key to a 0600 file in the data folder.
+    public static func provisionIfEmpty(
+        _ configuration: ServerConfiguration, workspaces: WorkspaceStore
+    ) async throws -> FirstStart? {
+        guard try await workspaces.isEmpty() else { return nil }
+        let workspace = try await workspaces.createWorkspace(name: "default", timeZone: "Asia/Seoul")
+        let (_, key) = try await workspaces.createAPIKey(
+            workspaceID: workspace.id, name: "admin (first start)", permissions: Permission.all, key: configuration.adminKey)
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let path = configuration.adminKeyPath
+        guard FileManager.default.createFile(atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else { throw AdminError("cannot write the admin key file \(path)") }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        return FirstStart(workspace: workspace, apiKey: key, keyFile: path)
+    }
+
+    /// The stores over one database, shared by the HTTP API, the CLI and the demo loader.
+    public struct Stores: Sendable {
+        public let database: any SQLDatabase
+        public let workspaces: WorkspaceStore
+        public let users: UserStore
+
+        public init(database: any SQLDatabase, clock: any BeckonClock) {
+            self.database = database
+            self.workspaces = WorkspaceStore(database: database, clock: clock)
+            self.users = UserStore(database: database, clock: clock)
+        }
+    }
+
+    /// The Hummingbird application serving Beckon's API on `host:port`.
+    public static func makeApplication(
+        _ configuration: ServerConfiguration, stores: Stores, clock: any BeckonClock, logger: Logger,
+        metricsText: @escaping @Sendable () async -> String
+    ) -> some ApplicationProtocol {
+        let api = BeckonAPI(
+            database: stores.database, workspaces: stores.workspaces, users: stores.users, clock: clock,
+            metricsText: metricsText)
+        return Application(
+            router: api.makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Beckon"),
+            logger: logger)
+    }
+}

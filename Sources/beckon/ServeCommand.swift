@@ -1,0 +1,90 @@
+import ArgumentParser
+import BeckonCore
+import BeckonServer
+import BeckonStorage
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+
+/// `beckon serve`: the HTTP server.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Beckon server (creates the database and an admin key on first start).")
+
+    @Option(help: "Address to listen on (env BECKON_HOST).")
+    var host: String?
+
+    @Option(help: "Port to listen on (env BECKON_PORT).")
+    var port: Int?
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Flag(help: "Load the demo dataset (a Korean fashion shop) when the database is empty.")
+    var demo = false
+
+    @Option(name: .customLong("demo-users"), help: "Users in the demo dataset.")
+    var demoUsers = 10_000
+
+    func run() async throws {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        var configuration = ServerConfiguration()
+        try database.apply(to: &configuration)
+        let environment = ProcessInfo.processInfo.environment
+        configuration.host = host ?? environment["BECKON_HOST"] ?? configuration.host
+        if let port = port ?? environment["BECKON_PORT"].flatMap(Int.init) {
+            guard (1...65535).contains(port) else { throw ValidationError("--port must be 1 to 65535, got \(port)") }
+            configuration.port = port
+        }
+        configuration.adminKey = environment["BECKON_ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        configuration.demo = demo
+        guard demoUsers >= 1, demoUsers <= 5_000_000 else { throw ValidationError("--demo-users must be 1 to 5,000,000") }
+        configuration.demoUsers = demoUsers
+
+        let logger = CommandLogging.makeLogger()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let clock = SystemClock()
+        let db = try await BeckonServer.openDatabase(configuration, logger: logger)
+        let stores = BeckonServer.Stores(database: db, clock: clock)
+        let firstStart = try await BeckonServer.provisionIfEmpty(configuration, workspaces: stores.workspaces)
+        if let firstStart {
+            print("""
+                Beckon created workspace '\(firstStart.workspace.name)' (SDK app id \(firstStart.workspace.appID)).
+                Admin REST API key (all permissions; shown once, also saved to \(firstStart.keyFile)):
+
+                    \(firstStart.apiKey)
+
+                """)
+            if configuration.demo {
+                let report = try await DemoLoader(users: stores.users, clock: clock).load(
+                    workspaceID: firstStart.workspace.id, users: configuration.demoUsers) { line in print(line) }
+                print(report)
+            }
+        } else if configuration.demo {
+            print("--demo ignored: the database already has data.")
+        }
+        print("Beckon listening on http://\(configuration.host):\(configuration.port)")
+        let app = BeckonServer.makeApplication(
+            configuration, stores: stores, clock: clock, logger: logger, metricsText: { registry.emitToString() })
+        do {
+            try await app.runService()
+        } catch {
+            try? await db.close()
+            throw error
+        }
+        try await db.close()
+    }
+}
+
+/// Logging for every command: `BECKON_LOG_LEVEL` (trace … critical), info by default.
+enum CommandLogging {
+    static func makeLogger() -> Logger {
+        var logger = Logger(label: "beckon")
+        let level = ProcessInfo.processInfo.environment["BECKON_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        logger.logLevel = level ?? .info
+        return logger
+    }
+}
