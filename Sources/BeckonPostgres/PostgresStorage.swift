@@ -95,8 +95,13 @@ public final class PostgresStorage: SQLDatabase {
         )
         do {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-            defer { connection.close().whenComplete { _ in } }
-            _ = try await connection.query("SELECT 1", logger: logger).get()
+            do {
+                _ = try await connection.query("SELECT 1", logger: logger).get()
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
         } catch {
             let reason = (PostgresErrors.sqlError(error, sql: "") as? SQLError)?.message ?? "\(error)"
             throw SQLError(message: "cannot connect to \(url): \(reason)", sql: "")
