@@ -97,7 +97,9 @@ actor PostgresTestServer {
             )
         }
         let admin = try await adminStorage(urlText)
-        let name = "beckon_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        // The creation time in the name lets a later run drop what a crashed run left behind.
+        let created = Int(Date().timeIntervalSince1970)
+        let name = "\(Self.prefix)\(created)_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         try await admin.withoutTransaction { try $0.execute("CREATE DATABASE \(name)") }
 
         var url = try PostgresURL(urlText)
@@ -105,13 +107,35 @@ actor PostgresTestServer {
         let storage = PostgresStorage(url: url, maximumConnections: 4)
         return TestDatabase(kind: .postgres, database: storage) {
             try await storage.close()
-            try await admin.withoutTransaction { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+            // DROP DATABASE waits for a checkpoint (about a second); tests do not wait for it.
+            // Drops still pending when the test process exits are done by the next run's sweep
+            // (or vanish with the throw-away cluster of scripts/test).
+            Task { try? await admin.withoutTransaction { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") } }
+        }
+    }
+
+    private static let prefix = "beckon_t_"
+
+    /// Drops test databases older than an hour: left behind by runs that crashed or exited early.
+    private static func sweep(_ admin: PostgresStorage) async throws {
+        let cutoff = Int(Date().timeIntervalSince1970) - 3600
+        let names = try await admin.read { c in
+            try c.query("SELECT datname FROM pg_database WHERE datname LIKE 'beckon\\_t\\_%'", []).compactMap { $0[0].string }
+        }
+        for name in names {
+            let created = name.dropFirst(prefix.count).split(separator: "_").first.flatMap { Int($0) }
+            guard let created, created < cutoff else { continue }
+            try? await admin.withoutTransaction { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
         }
     }
 
     private func adminStorage(_ url: String) async throws -> PostgresStorage {
         if let admin { return try await admin.value }
-        let task = Task { try await PostgresStorage.connect(url: url, maximumConnections: 2) }
+        let task = Task {
+            let storage = try await PostgresStorage.connect(url: url, maximumConnections: 2)
+            try? await Self.sweep(storage)
+            return storage
+        }
         admin = task
         return try await task.value
     }
