@@ -29,7 +29,6 @@ struct ServeCommand: AsyncParsableCommand {
     var demoUsers = 10_000
 
     func run() async throws {
-        setvbuf(stdout, nil, _IOLBF, 0)
         var configuration = ServerConfiguration()
         try database.apply(to: &configuration)
         let environment = ProcessInfo.processInfo.environment
@@ -51,7 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
         let stores = BeckonServer.Stores(database: db, clock: clock)
         let firstStart = try await BeckonServer.provisionIfEmpty(configuration, workspaces: stores.workspaces)
         if let firstStart {
-            print("""
+            say("""
                 Beckon created workspace '\(firstStart.workspace.name)' (SDK app id \(firstStart.workspace.appID)).
                 Admin REST API key (all permissions; shown once, also saved to \(firstStart.keyFile)):
 
@@ -60,13 +59,13 @@ struct ServeCommand: AsyncParsableCommand {
                 """)
             if configuration.demo {
                 let report = try await DemoLoader(users: stores.users, clock: clock).load(
-                    workspaceID: firstStart.workspace.id, users: configuration.demoUsers) { line in print(line) }
-                print(report)
+                    workspaceID: firstStart.workspace.id, users: configuration.demoUsers) { line in say(line) }
+                say(report)
             }
         } else if configuration.demo {
-            print("--demo ignored: the database already has data.")
+            say("--demo ignored: the database already has data.")
         }
-        print("Beckon listening on http://\(configuration.host):\(configuration.port)")
+        say("Beckon listening on http://\(configuration.host):\(configuration.port)")
         let app = BeckonServer.makeApplication(
             configuration, stores: stores, clock: clock, logger: logger, metricsText: { registry.emitToString() })
         do {
@@ -77,6 +76,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try await db.close()
     }
+}
+
+/// Writes a line to standard output at once (no buffering: the server runs for a long time after).
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
 /// Logging for every command: `BECKON_LOG_LEVEL` (trace … critical), info by default.
