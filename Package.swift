@@ -103,6 +103,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Test helpers shared by the test targets: real databases to run against.
+        .target(
+            name: "BeckonTestSupport",
+            dependencies: ["BeckonStorage", "BeckonSQLite", "BeckonPostgres"],
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(
             name: "LiquidTests",
             dependencies: ["Liquid"],
@@ -117,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "BeckonStorageTests",
             dependencies: [
-                "BeckonCore", "BeckonStorage", "BeckonSQLite", "BeckonPostgres",
+                "BeckonCore", "BeckonStorage", "BeckonSQLite", "BeckonPostgres", "BeckonTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -125,7 +132,7 @@ let package = Package(
         .testTarget(
             name: "BeckonAPITests",
             dependencies: [
-                "BeckonAPI", "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSQLite", "BeckonPostgres",
+                "BeckonAPI", "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

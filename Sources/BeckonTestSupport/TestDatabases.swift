@@ -2,30 +2,30 @@ import BeckonPostgres
 import BeckonSQLite
 import BeckonStorage
 import Foundation
-import Testing
 
-/// A database backend the storage tests run against.
+/// A database backend the storage and API tests run against (shared by every test target).
 ///
 /// Run a test on every backend with `@Test(arguments: TestDatabases.all())`, then get a fresh,
 /// empty database with `kind.withDatabase { db in … }` (or `make()` + `cleanup()`).
-enum TestDatabaseKind: String, Sendable, Hashable, CaseIterable, CustomTestStringConvertible {
+public enum TestDatabaseKind: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// SQLite in memory: always available.
     case sqlite
     /// PostgreSQL at `BECKON_TEST_POSTGRES_URL` (started by `scripts/test`), one new database per test.
     case postgres
 
-    var testDescription: String { rawValue }
+    public var description: String { rawValue }
 }
 
-enum TestDatabases {
+/// Which backends a test run covers, from the environment `scripts/test` sets.
+public enum TestDatabases {
     /// The server `scripts/test` started, e.g. `postgres://beckon@127.0.0.1:5433/beckon_test`.
-    static var postgresURL: String? {
+    public static var postgresURL: String? {
         guard let url = ProcessInfo.processInfo.environment["BECKON_TEST_POSTGRES_URL"], !url.isEmpty else { return nil }
         return url
     }
 
     /// Whether this run is CI, where skipping PostgreSQL is a failure rather than a convenience.
-    static var isCI: Bool {
+    public static var isCI: Bool {
         guard let value = ProcessInfo.processInfo.environment["CI"] else { return false }
         return !["", "0", "false", "no"].contains(value.lowercased())
     }
@@ -33,31 +33,31 @@ enum TestDatabases {
     /// The backends to test: SQLite always; PostgreSQL when `BECKON_TEST_POSTGRES_URL` is set.
     ///
     /// Without the URL, PostgreSQL cases are left out locally, but kept on CI, where they fail.
-    static func all() -> [TestDatabaseKind] {
+    public static func all() -> [TestDatabaseKind] {
         postgresURL != nil || isCI ? [.sqlite, .postgres] : [.sqlite]
     }
 
     /// Only the PostgreSQL backend (empty when it is not available locally), for driver-specific tests.
-    static func postgresOnly() -> [TestDatabaseKind] {
+    public static func postgresOnly() -> [TestDatabaseKind] {
         all().filter { $0 == .postgres }
     }
 }
 
 /// A fresh, empty database made for one test. Call `cleanup()` when done (`withDatabase` does).
-struct TestDatabase: Sendable {
-    let kind: TestDatabaseKind
-    let database: any SQLDatabase
+public struct TestDatabase: Sendable {
+    public let kind: TestDatabaseKind
+    public let database: any SQLDatabase
     fileprivate let dispose: @Sendable () async throws -> Void
 
     /// Closes the database and drops what was created for it.
-    func cleanup() async throws {
+    public func cleanup() async throws {
         try await dispose()
     }
 }
 
 extension TestDatabaseKind {
     /// Makes a fresh, empty database of this kind. Pair it with `cleanup()`.
-    func make() async throws -> TestDatabase {
+    public func make() async throws -> TestDatabase {
         switch self {
         case .sqlite:
             let storage = try SQLiteStorage.inMemory()
@@ -68,7 +68,7 @@ extension TestDatabaseKind {
     }
 
     /// Runs `body` with a fresh, empty database of this kind, cleaned up afterwards even when `body` throws.
-    func withDatabase<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
+    public func withDatabase<T>(_ body: (any SQLDatabase) async throws -> T) async throws -> T {
         let database = try await make()
         let result: T
         do {
@@ -84,13 +84,13 @@ extension TestDatabaseKind {
 
 /// Makes one uniquely named database per test on the server at `BECKON_TEST_POSTGRES_URL`,
 /// so tests running in parallel never see each other's tables, rows or advisory locks.
-actor PostgresTestServer {
-    static let shared = PostgresTestServer()
+public actor PostgresTestServer {
+    public static let shared = PostgresTestServer()
 
     /// One connection pool to the base database, shared by all tests, that creates and drops databases.
     private var admin: Task<PostgresStorage, any Error>?
 
-    func makeDatabase() async throws -> TestDatabase {
+    public func makeDatabase() async throws -> TestDatabase {
         guard let urlText = TestDatabases.postgresURL else {
             throw TestDatabaseError(
                 "BECKON_TEST_POSTGRES_URL is not set, but CI is: PostgreSQL must be tested on CI (run scripts/test)"
@@ -141,7 +141,8 @@ actor PostgresTestServer {
     }
 }
 
-struct TestDatabaseError: Error, CustomStringConvertible {
-    let description: String
+/// A test database that cannot be made (PostgreSQL required but not configured).
+public struct TestDatabaseError: Error, CustomStringConvertible {
+    public let description: String
     init(_ description: String) { self.description = description }
 }

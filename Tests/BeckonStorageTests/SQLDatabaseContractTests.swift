@@ -1,3 +1,4 @@
+import BeckonTestSupport
 import BeckonPostgres
 import BeckonStorage
 import Testing

@@ -1,3 +1,4 @@
+import BeckonTestSupport
 import BeckonCore
 import BeckonStorage
 import Foundation

@@ -16,7 +16,7 @@ enum RequestBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maxBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw APIError(.contentTooLarge, "Payload Too Large", errors: ["the body is larger than \(maxBytes) bytes"])
         }
         guard buffer.readableBytes > 0 else { throw APIError.badRequest(["the body is empty; a JSON object is required"]) }

@@ -1,0 +1,79 @@
+import BeckonAPI
+import BeckonCore
+import BeckonStorage
+import BeckonTestSupport
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOFoundationCompat
+import Testing
+
+/// A Beckon API over a fresh database, driven through the real router in-process.
+struct APIHarness {
+    static let now = BrazeTime.parse("2025-06-30T15:00:00Z")!
+
+    let client: any TestClientProtocol
+    let adminKey: String
+    let workspace: Workspace
+    let workspaces: WorkspaceStore
+    let users: UserStore
+
+    /// Runs `body` against a migrated database with one workspace and an all-permissions key.
+    static func run(
+        _ kind: TestDatabaseKind, configuration: APIConfiguration = APIConfiguration(),
+        _ body: @Sendable (APIHarness) async throws -> Void
+    ) async throws {
+        try await kind.withDatabase { database in
+            try await Migrator.migrate(database)
+            let clock = FixedClock(now)
+            let workspaces = WorkspaceStore(database: database, clock: clock)
+            let users = UserStore(database: database, clock: clock)
+            let workspace = try await workspaces.createWorkspace(name: "shop", timeZone: "Asia/Seoul")
+            let (_, key) = try await workspaces.createAPIKey(workspaceID: workspace.id, name: "admin", permissions: ["all"])
+            let api = BeckonAPI(
+                database: database, workspaces: workspaces, users: users, clock: clock, configuration: configuration,
+                metricsText: { "beckon_test_metric 1\n" })
+            let app = Application(router: api.makeRouter())
+            try await app.test(.router) { client in
+                try await body(APIHarness(client: client, adminKey: key, workspace: workspace, workspaces: workspaces, users: users))
+            }
+        }
+    }
+
+    /// A response read into memory.
+    struct Reply {
+        let status: HTTPResponse.Status
+        let json: JSONValue
+        let text: String
+    }
+
+    /// POSTs `body` as JSON with `key` (the admin key when `nil`; no header when `""`).
+    func post(_ path: String, _ body: String, key: String? = nil, contentType: String = "application/json") async throws -> Reply {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        let usedKey = key ?? adminKey
+        if !usedKey.isEmpty { headers[.authorization] = "Bearer \(usedKey)" }
+        return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+            Self.reply(response)
+        }
+    }
+
+    func get(_ path: String, key: String? = nil) async throws -> Reply {
+        var headers = HTTPFields()
+        let usedKey = key ?? adminKey
+        if !usedKey.isEmpty { headers[.authorization] = "Bearer \(usedKey)" }
+        return try await client.execute(uri: path, method: .get, headers: headers) { response in Self.reply(response) }
+    }
+
+    private static func reply(_ response: TestResponse) -> Reply {
+        let text = String(buffer: response.body)
+        return Reply(status: response.status, json: (try? JSONValue.parse(Array(text.utf8))) ?? .null, text: text)
+    }
+
+    /// The exported profile of `externalID`, or `nil`.
+    func export(_ externalID: String) async throws -> JSONValue? {
+        let reply = try await post("/users/export/ids", #"{"external_ids": ["\#(externalID)"]}"#)
+        return reply.json["users"]?.arrayValue?.first
+    }
+}
