@@ -141,5 +141,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "BeckonServerTests",
+            dependencies: ["beckon"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
