@@ -244,7 +244,8 @@ public struct JSONParser {
                 column += 1
             }
         }
-        return JSONValueError(message: "\(message) at line \(line), column \(column)")
+        let text = position >= bytes.count && !message.hasPrefix("unexpected end") ? "unexpected end of input: \(message)" : message
+        return JSONValueError(message: "\(text) at line \(line), column \(column)")
     }
 }
 
