@@ -75,20 +75,33 @@ private struct GRDBConnection: SQLConnection {
     var dialect: SQLDialect { .sqlite }
 
     func execute(_ sql: String, _ arguments: [SQLValue]) throws {
-        let statement = try db.cachedStatement(sql: sql)
-        statement.setUncheckedArguments(StatementArguments(arguments.map(\.databaseValue)))
-        try statement.execute()
+        try mapped(sql) {
+            let statement = try db.cachedStatement(sql: sql)
+            statement.setUncheckedArguments(StatementArguments(arguments.map(\.databaseValue)))
+            try statement.execute()
+        }
     }
 
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        let statement = try db.cachedStatement(sql: sql)
-        statement.setUncheckedArguments(StatementArguments(arguments.map(\.databaseValue)))
-        var rows: [SQLRow] = []
-        let cursor = try Row.fetchCursor(statement)
-        while let row = try cursor.next() {
-            rows.append(SQLRow(row.databaseValues.map(SQLValue.init)))
+        try mapped(sql) {
+            let statement = try db.cachedStatement(sql: sql)
+            statement.setUncheckedArguments(StatementArguments(arguments.map(\.databaseValue)))
+            var rows: [SQLRow] = []
+            let cursor = try Row.fetchCursor(statement)
+            while let row = try cursor.next() {
+                rows.append(SQLRow(row.databaseValues.map(SQLValue.init)))
+            }
+            return rows
         }
-        return rows
+    }
+
+    /// Reports SQLite failures as `SQLError` inside transaction bodies too, as the PostgreSQL backend does.
+    private func mapped<T>(_ sql: String, _ work: () throws -> T) throws -> T {
+        do {
+            return try work()
+        } catch let error as DatabaseError {
+            throw SQLError(message: error.message ?? "\(error.resultCode)", sql: sql)
+        }
     }
 }
 

@@ -50,6 +50,12 @@ extension BeckonAPI {
     /// Braze's `/users/track` answer: counters for the arrays sent, per-object errors, 201; a 400
     /// when every object was rejected.
     static func trackResponse(_ result: TrackResult, request: TrackRequest) -> Response {
+        AppMetrics.ingested("attributes", result.attributesProcessed)
+        AppMetrics.ingested("events", result.eventsProcessed)
+        AppMetrics.ingested("purchases", result.purchasesProcessed)
+        for array in ["attributes", "events", "purchases"] {
+            AppMetrics.rejected(array, result.errors.filter { $0.inputArray == array }.count)
+        }
         var body: [String: JSONValue] = ["message": .string("success")]
         if request.hadAttributes { body["attributes_processed"] = .int(Int64(result.attributesProcessed)) }
         if request.hadEvents { body["events_processed"] = .int(Int64(result.eventsProcessed)) }

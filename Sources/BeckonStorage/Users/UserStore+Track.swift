@@ -30,7 +30,7 @@ extension UserStore {
     ) throws -> TrackResult {
         var result = TrackResult()
         result.errors = request.errors
-        var users: [UserIdentifier: Int64] = [:]
+        var users = try resolveExternalIDs(request, workspaceID: workspaceID, connection: connection, now: now)
         func user(_ identifier: UserIdentifier, create: Bool) throws -> Int64? {
             if let known = users[identifier] { return known }
             let found = try resolve(identifier, workspaceID: workspaceID, create: create, connection: connection, now: now)
@@ -92,6 +92,49 @@ extension UserStore {
             rows: purchaseRows)
         result.errors.sort { ($0.inputArray, $0.index) < ($1.inputArray, $1.index) }
         return result
+    }
+
+    /// Resolves every `external_id` of a request in two round trips (one lookup, one multi-row
+    /// insert for the new users) instead of one per object.
+    func resolveExternalIDs(
+        _ request: TrackRequest, workspaceID: Int64, connection: any SQLConnection, now: Int64
+    ) throws -> [UserIdentifier: Int64] {
+        var wanted: [String: Bool] = [:]
+        func note(_ identifier: UserIdentifier, create: Bool) {
+            if case .externalID(let id) = identifier { wanted[id] = (wanted[id] ?? false) || create }
+        }
+        for update in request.attributes { note(update.identifier, create: !update.updateExistingOnly) }
+        for event in request.events { note(event.identifier, create: !event.updateExistingOnly) }
+        for purchase in request.purchases { note(purchase.identifier, create: !purchase.updateExistingOnly) }
+        guard !wanted.isEmpty else { return [:] }
+        var resolved: [UserIdentifier: Int64] = [:]
+        let ids = wanted.keys.sorted()
+        for start in stride(from: 0, to: ids.count, by: 200) {
+            let chunk = Array(ids[start..<min(start + 200, ids.count)])
+            let rows = try connection.query(
+                "SELECT external_id, id FROM users WHERE workspace_id = ? AND external_id IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ", ")))",
+                [.integer(workspaceID)] + chunk.map { .text($0) })
+            for row in rows {
+                if let id = row[0].string, let userID = row[1].int { resolved[.externalID(id)] = userID }
+            }
+        }
+        let missing = ids.filter { wanted[$0] == true && resolved[.externalID($0)] == nil }
+        for start in stride(from: 0, to: missing.count, by: 100) {
+            let chunk = Array(missing[start..<min(start + 100, missing.count)])
+            let rows = try connection.query(
+                """
+                INSERT INTO users (workspace_id, external_id, braze_id, random_bucket, created_at, updated_at)
+                VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")) RETURNING external_id, id
+                """,
+                chunk.flatMap { id -> [SQLValue] in
+                    [.integer(workspaceID), .text(id), .text(Self.newBrazeID()), .integer(Int64.random(in: 0...9999)),
+                     .integer(now), .integer(now)]
+                })
+            for row in rows {
+                if let id = row[0].string, let userID = row[1].int { resolved[.externalID(id)] = userID }
+            }
+        }
+        return resolved
     }
 
     static func notFound(_ identifier: UserIdentifier, array: String, index: Int) -> TrackItemError {

@@ -97,7 +97,9 @@ public final class UserStore: Sendable {
 
     /// A 24-hex-character id in the shape of Braze's `braze_id`.
     static func newBrazeID() -> String {
-        (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let high = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let low = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        return String(repeating: "0", count: 16 - high.count) + high + String(repeating: "0", count: 8 - low.count) + low
     }
 
     // MARK: Segmentable properties
