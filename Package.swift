@@ -65,10 +65,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Segment filters compiled to SQL, membership, daily size snapshots.
+        .target(
+            name: "BeckonSegments",
+            dependencies: [
+                "BeckonCore", "BeckonStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "BeckonAPI",
             dependencies: [
-                "BeckonCore", "BeckonStorage", "Liquid",
+                "BeckonCore", "BeckonStorage", "BeckonSegments", "Liquid",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -81,7 +91,7 @@ let package = Package(
         .target(
             name: "BeckonServer",
             dependencies: [
-                "BeckonCore", "BeckonStorage", "BeckonSQLite", "BeckonPostgres", "BeckonAPI",
+                "BeckonCore", "BeckonStorage", "BeckonSQLite", "BeckonPostgres", "BeckonSegments", "BeckonAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -132,13 +142,18 @@ let package = Package(
         .testTarget(
             name: "BeckonAPITests",
             dependencies: [
-                "BeckonAPI", "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonTestSupport",
+                "BeckonAPI", "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BeckonSegmentsTests",
+            dependencies: ["BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import BeckonCore
+import BeckonSegments
 import BeckonStorage
 import Hummingbird
 import Logging
@@ -7,13 +8,14 @@ import Logging
 /// endpoint, `/health` and `/metrics`.
 ///
 /// ```swift
-/// let api = BeckonAPI(database: db, workspaces: workspaces, users: users, clock: SystemClock())
+/// let api = BeckonAPI(database: db, workspaces: workspaces, users: users, segments: segments, clock: SystemClock())
 /// let router = api.makeRouter()
 /// ```
 public struct BeckonAPI: Sendable {
     let database: any SQLDatabase
     let workspaces: WorkspaceStore
     let users: UserStore
+    let segments: SegmentService
     let clock: any BeckonClock
     let configuration: APIConfiguration
     let authenticator: Authenticator
@@ -21,12 +23,13 @@ public struct BeckonAPI: Sendable {
 
     /// - Parameter metricsText: renders `/metrics` (Prometheus text exposition).
     public init(
-        database: any SQLDatabase, workspaces: WorkspaceStore, users: UserStore, clock: any BeckonClock,
+        database: any SQLDatabase, workspaces: WorkspaceStore, users: UserStore, segments: SegmentService, clock: any BeckonClock,
         configuration: APIConfiguration = APIConfiguration(), metricsText: @escaping @Sendable () async -> String = { "" }
     ) {
         self.database = database
         self.workspaces = workspaces
         self.users = users
+        self.segments = segments
         self.clock = clock
         self.configuration = configuration
         self.authenticator = Authenticator(
@@ -44,6 +47,7 @@ public struct BeckonAPI: Sendable {
         addUserRoutes(to: router)
         addSDKRoutes(to: router)
         addSegmentablePropertyRoutes(to: router)
+        addSegmentRoutes(to: router)
         return router
     }
 

@@ -19,16 +19,8 @@ public final class SQLiteStorage: SQLDatabase {
 
     /// Opens (creating when missing) the database file at `path`.
     public init(path: String, synchronous: Synchronous = .normal) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.maximumReaderCount = 4
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
-            try db.execute(sql: "PRAGMA foreign_keys = OFF")
-            try db.execute(sql: "PRAGMA cache_size = -65536")
-        }
         do {
-            writer = try DatabasePool(path: path, configuration: configuration)
+            writer = try DatabasePool(path: path, configuration: Self.configuration(synchronous: synchronous))
         } catch {
             throw SQLError(message: "cannot open SQLite database at \(path): \(error)", sql: "")
         }
@@ -40,7 +32,29 @@ public final class SQLiteStorage: SQLDatabase {
 
     /// A private in-memory database, for tests and one-off tools.
     public static func inMemory() throws -> SQLiteStorage {
-        SQLiteStorage(writer: try DatabaseQueue())
+        SQLiteStorage(writer: try DatabaseQueue(configuration: configuration(synchronous: .normal)))
+    }
+
+    /// Connection settings: durability, a 10 s busy timeout, a 64 MB cache and the `REGEXP`
+    /// operator (case-insensitive, as Braze's segment regexes are).
+    private static func configuration(synchronous: Synchronous) -> Configuration {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.maximumReaderCount = 4
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+            db.add(function: regexp)
+        }
+        return configuration
+    }
+
+    private static let regexp = DatabaseFunction("regexp", argumentCount: 2, pure: true) { values in
+        guard let pattern = String.fromDatabaseValue(values[0]), let text = String.fromDatabaseValue(values[1]) else {
+            return nil
+        }
+        guard let expression = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) else { return false }
+        return expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
     }
 
     public func write<T: Sendable>(_ body: @Sendable @escaping (any SQLConnection) throws -> T) async throws -> T {

@@ -2,6 +2,7 @@ import BeckonAPI
 import BeckonCore
 import BeckonPostgres
 import BeckonSQLite
+import BeckonSegments
 import BeckonStorage
 import Foundation
 import Hummingbird
@@ -57,11 +58,13 @@ public enum BeckonServer {
         public let database: any SQLDatabase
         public let workspaces: WorkspaceStore
         public let users: UserStore
+        public let segments: SegmentService
 
         public init(database: any SQLDatabase, clock: any BeckonClock) {
             self.database = database
             self.workspaces = WorkspaceStore(database: database, clock: clock)
             self.users = UserStore(database: database, clock: clock)
+            self.segments = SegmentService(database: database, clock: clock, users: users)
         }
     }
 
@@ -71,11 +74,13 @@ public enum BeckonServer {
         metricsText: @escaping @Sendable () async -> String
     ) -> some ApplicationProtocol {
         let api = BeckonAPI(
-            database: stores.database, workspaces: stores.workspaces, users: stores.users, clock: clock,
+            database: stores.database, workspaces: stores.workspaces, users: stores.users, segments: stores.segments, clock: clock,
             metricsText: metricsText)
+        let snapshots = SegmentSnapshotService(segments: stores.segments, database: stores.database, clock: clock, logger: logger)
         return Application(
             router: api.makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Beckon"),
+            services: [snapshots],
             logger: logger)
     }
 }

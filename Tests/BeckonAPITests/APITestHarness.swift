@@ -1,5 +1,6 @@
 import BeckonAPI
 import BeckonCore
+import BeckonSegments
 import BeckonStorage
 import BeckonTestSupport
 import Foundation
@@ -18,6 +19,8 @@ struct APIHarness {
     let workspace: Workspace
     let workspaces: WorkspaceStore
     let users: UserStore
+    let segments: SegmentService
+    let clock: FixedClock
 
     /// Runs `body` against a migrated database with one workspace and an all-permissions key.
     static func run(
@@ -31,12 +34,15 @@ struct APIHarness {
             let users = UserStore(database: database, clock: clock)
             let workspace = try await workspaces.createWorkspace(name: "shop", timeZone: "Asia/Seoul")
             let (_, key) = try await workspaces.createAPIKey(workspaceID: workspace.id, name: "admin", permissions: ["all"])
+            let segments = SegmentService(database: database, clock: clock, users: users)
             let api = BeckonAPI(
-                database: database, workspaces: workspaces, users: users, clock: clock, configuration: configuration,
+                database: database, workspaces: workspaces, users: users, segments: segments, clock: clock, configuration: configuration,
                 metricsText: { "beckon_test_metric 1\n" })
             let app = Application(router: api.makeRouter())
             try await app.test(.router) { client in
-                try await body(APIHarness(client: client, adminKey: key, workspace: workspace, workspaces: workspaces, users: users))
+                try await body(APIHarness(
+                    client: client, adminKey: key, workspace: workspace, workspaces: workspaces, users: users, segments: segments,
+                    clock: clock))
             }
         }
     }

@@ -27,7 +27,7 @@ public enum Permission {
         "catalogs.delete_item", "catalogs.delete_items",
         "preference_center.get", "preference_center.list", "preference_center.update",
         "preference_center.user.get",
-        "beckon.workspace.admin", "beckon.liquid.preview",
+        "beckon.workspace.admin", "beckon.liquid.preview", "beckon.segments.read", "beckon.segments.write",
     ]
 
     private static let known = Set(all)

@@ -1,6 +1,6 @@
 /// Beckon's schema, oldest migration first. Never edit a released migration: add a new one.
 public enum Schema {
-    public static let migrations: [Migration] = [initial]
+    public static let migrations: [Migration] = [initial, segments]
 
     /// Workspaces, API keys, profiles, identities, the event and purchase logs and their per-user aggregates.
     static let initial = Migration(version: 1, name: "initial") { dialect in
@@ -128,6 +128,29 @@ public enum Schema {
                 user_id BIGINT NOT NULL, device_id TEXT NOT NULL, workspace_id BIGINT NOT NULL, model TEXT,
                 os_version TEXT, carrier TEXT, ad_tracking_enabled INTEGER, updated_at BIGINT NOT NULL,
                 PRIMARY KEY (user_id, device_id))\(noRowID)
+            """,
+        ]
+    }
+
+    /// Segments, their daily size snapshots, and imported cohort members.
+    static let segments = Migration(version: 2, name: "segments") { dialect in
+        let noRowID = dialect.withoutRowID
+        return [
+            """
+            CREATE TABLE segments (
+                id TEXT PRIMARY KEY, workspace_id BIGINT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+                tags TEXT NOT NULL DEFAULT '[]', filter TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX segments_workspace ON segments (workspace_id, created_at)",
+            """
+            CREATE TABLE segment_daily_sizes (
+                segment_id TEXT NOT NULL, day TEXT NOT NULL, workspace_id BIGINT NOT NULL, size BIGINT NOT NULL,
+                computed_at BIGINT NOT NULL, PRIMARY KEY (segment_id, day))\(noRowID)
+            """,
+            """
+            CREATE TABLE cohort_members (
+                workspace_id BIGINT NOT NULL, cohort_id TEXT NOT NULL, external_id TEXT NOT NULL, added_at BIGINT NOT NULL,
+                PRIMARY KEY (workspace_id, cohort_id, external_id))\(noRowID)
             """,
         ]
     }

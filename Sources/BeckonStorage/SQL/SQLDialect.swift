@@ -1,3 +1,5 @@
+import Foundation
+
 /// The few places SQLite and PostgreSQL SQL differ; everything else is written once.
 public struct SQLDialect: Sendable, Hashable {
     /// Which database this is, for logs and the rare branch that cannot be expressed as a hook.
@@ -28,4 +30,45 @@ public struct SQLDialect: Sendable, Hashable {
     public func greatest(_ lhs: String, _ rhs: String) -> String {
         kind == .sqlite ? "MAX(\(lhs), \(rhs))" : "GREATEST(\(lhs), \(rhs))"
     }
+
+    /// Whether `column` contains the bound substring.
+    public func containsSubstring(_ column: String) -> String {
+        kind == .sqlite ? "instr(\(column), ?) > 0" : "strpos(\(column), ?) > 0"
+    }
+
+    /// Case-insensitive regular-expression match of `column` against the bound pattern
+    /// (SQLite's `REGEXP` is provided by the SQLite backend).
+    public func matchesRegex(_ column: String) -> String {
+        kind == .sqlite ? "\(column) REGEXP ?" : "\(column) ~* ?"
+    }
+
+    /// A condition that the JSON text in `column` holds `value` at `path`, with the arguments to bind.
+    public func jsonEquals(_ column: String, path: [String], value: JSONScalar) -> (sql: String, arguments: [SQLValue]) {
+        switch kind {
+        case .sqlite:
+            let jsonPath = "$" + path.map { ".\"\($0.replacingOccurrences(of: "\"", with: "\\\""))\"" }.joined()
+            switch value {
+            case .string(let text): return ("json_extract(\(column), ?) = ?", [.text(jsonPath), .text(text)])
+            case .number(let number): return ("json_extract(\(column), ?) = ?", [.text(jsonPath), .real(number)])
+            case .bool(let flag): return ("json_extract(\(column), ?) = ?", [.text(jsonPath), .integer(flag ? 1 : 0)])
+            }
+        case .postgres:
+            let arrayLiteral = "{" + path.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+            let literal: String
+            switch value {
+            case .string(let text):
+                literal = "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            case .number(let number): literal = number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+            case .bool(let flag): literal = flag ? "true" : "false"
+            }
+            return ("(CAST(\(column) AS JSONB) #> CAST(? AS TEXT[])) = CAST(? AS JSONB)", [.text(arrayLiteral), .text(literal)])
+        }
+    }
+}
+
+/// A JSON scalar a filter compares a stored JSON property with.
+public enum JSONScalar: Sendable, Hashable {
+    case string(String)
+    case number(Double)
+    case bool(Bool)
 }

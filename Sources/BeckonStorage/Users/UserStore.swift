@@ -156,8 +156,9 @@ public final class UserStore: Sendable {
         return properties
     }
 
-    /// The string a scalar property value is counted under, or `nil` for arrays, objects and null.
-    static func segmentValue(_ value: JSONValue?) -> String? {
+    /// The string a scalar property value is counted under (and segment filters compare with),
+    /// or `nil` for arrays, objects and null.
+    public static func segmentValue(_ value: JSONValue?) -> String? {
         switch value {
         case .string(let text)?: return text
         case .int(let number)?: return String(number)
