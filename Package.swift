@@ -103,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "beckon",
             dependencies: [
-                "BeckonServer", "BeckonCore", "BeckonStorage", "Liquid",
+                "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSegments", "Liquid",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
