@@ -84,7 +84,7 @@ struct SegmentEvaluationTests {
             ("in", #"{"attribute": "custom.tier", "op": "in", "value": ["gold", "silver"]}"#, { ["gold", "silver"].contains($0.tier ?? "") }),
             ("exists", #"{"attribute": "custom.tier", "op": "exists"}"#, { $0.tier != nil }),
             ("regex", #"{"attribute": "custom.tier", "op": "matches", "value": "^(GOLD|bas)"}"#, { ["gold", "basic"].contains($0.tier ?? "") }),
-            ("contains", #"{"attribute": "custom.tier", "op": "contains", "value": "il"}"#, { $0.tier == "gold" }),
+            ("contains", #"{"attribute": "custom.tier", "op": "contains", "value": "il"}"#, { $0.tier == "silver" }),
             ("number gt", #"{"attribute": "custom.points", "op": "gt", "value": 300}"#, { ($0.points ?? 0) > 300 }),
             ("number between", #"{"attribute": "custom.points", "op": "between", "value": [100, 200]}"#, { (100...200).contains($0.points ?? -1) }),
             ("array includes_any", #"{"attribute": "custom.brands", "op": "includes_any", "value": ["Kirsh"]}"#, { $0.brands.contains("Kirsh") }),

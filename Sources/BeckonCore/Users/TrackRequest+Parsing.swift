@@ -55,36 +55,23 @@ extension TrackRequest {
             throw RequestError("Bad Request", ["at least one of 'attributes', 'events' or 'purchases' is required"])
         }
         let parser = TrackObjectParser(limits: limits, nowMillis: nowMillis)
-        if let attributes {
-            request.hadAttributes = true
-            for (index, element) in attributes.enumerated() {
-                switch parser.attributeUpdate(element, index: index) {
-                case .success(let update): request.attributes.append(update)
-                case .failure(let error):
-                    request.errors.append(TrackItemError(type: error.description, inputArray: "attributes", index: index))
+        /// Validates each object of one array, keeping the valid ones and reporting the others by index.
+        func validate<T>(_ elements: [JSONValue], _ name: String, _ check: (JSONValue, Int) -> Result<T, FieldError>) -> [T] {
+            var valid: [T] = []
+            for (index, element) in elements.enumerated() {
+                switch check(element, index) {
+                case .success(let object): valid.append(object)
+                case .failure(let error): request.errors.append(TrackItemError(type: error.description, inputArray: name, index: index))
                 }
             }
+            return valid
         }
-        if let events {
-            request.hadEvents = true
-            for (index, element) in events.enumerated() {
-                switch parser.event(element, index: index) {
-                case .success(let event): request.events.append(event)
-                case .failure(let error):
-                    request.errors.append(TrackItemError(type: error.description, inputArray: "events", index: index))
-                }
-            }
-        }
-        if let purchases {
-            request.hadPurchases = true
-            for (index, element) in purchases.enumerated() {
-                switch parser.purchase(element, index: index) {
-                case .success(let purchase): request.purchases.append(purchase)
-                case .failure(let error):
-                    request.errors.append(TrackItemError(type: error.description, inputArray: "purchases", index: index))
-                }
-            }
-        }
+        request.hadAttributes = attributes != nil
+        request.hadEvents = events != nil
+        request.hadPurchases = purchases != nil
+        request.attributes = validate(attributes ?? [], "attributes", parser.attributeUpdate)
+        request.events = validate(events ?? [], "events", parser.event)
+        request.purchases = validate(purchases ?? [], "purchases", parser.purchase)
         return request
     }
 }

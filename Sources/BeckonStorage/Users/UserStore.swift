@@ -55,32 +55,29 @@ public final class UserStore: Sendable {
         case .brazeID(let id):
             return try connection.first("SELECT id FROM users WHERE workspace_id = ? AND braze_id = ?", [ws, .text(id)])?[0].int
         case .email(let email):
-            if let row = try connection.first(
-                """
-                SELECT id FROM users WHERE workspace_id = ? AND email = ?
-                ORDER BY CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, updated_at DESC, id DESC LIMIT 1
-                """, [ws, .text(email)])
-            {
-                return row[0].int
-            }
-            guard create else { return nil }
-            let userID = try insertUser(workspaceID: workspaceID, externalID: nil, connection: connection, now: now)
-            try connection.execute("UPDATE users SET email = ? WHERE id = ?", [.text(email), .integer(userID)])
-            return userID
+            return try resolveContact(column: "email", value: email, workspaceID: workspaceID, create: create, connection: connection, now: now)
         case .phone(let phone):
-            if let row = try connection.first(
-                """
-                SELECT id FROM users WHERE workspace_id = ? AND phone = ?
-                ORDER BY CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, updated_at DESC, id DESC LIMIT 1
-                """, [ws, .text(phone)])
-            {
-                return row[0].int
-            }
-            guard create else { return nil }
-            let userID = try insertUser(workspaceID: workspaceID, externalID: nil, connection: connection, now: now)
-            try connection.execute("UPDATE users SET phone = ? WHERE id = ?", [.text(phone), .integer(userID)])
-            return userID
+            return try resolveContact(column: "phone", value: phone, workspaceID: workspaceID, create: create, connection: connection, now: now)
         }
+    }
+
+    /// Email or phone: the most recently updated profile with an external id, else the most
+    /// recently updated one; a new email/phone-only profile when none has it and `create` holds.
+    private func resolveContact(
+        column: String, value: String, workspaceID: Int64, create: Bool, connection: any SQLConnection, now: Int64
+    ) throws -> Int64? {
+        if let row = try connection.first(
+            """
+            SELECT id FROM users WHERE workspace_id = ? AND \(column) = ?
+            ORDER BY CASE WHEN external_id IS NULL THEN 1 ELSE 0 END, updated_at DESC, id DESC LIMIT 1
+            """, [.integer(workspaceID), .text(value)])
+        {
+            return row[0].int
+        }
+        guard create else { return nil }
+        let userID = try insertUser(workspaceID: workspaceID, externalID: nil, connection: connection, now: now)
+        try connection.execute("UPDATE users SET \(column) = ? WHERE id = ?", [.text(value), .integer(userID)])
+        return userID
     }
 
     func insertUser(workspaceID: Int64, externalID: String?, connection: any SQLConnection, now: Int64) throws -> Int64 {
