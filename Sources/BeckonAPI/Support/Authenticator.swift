@@ -12,6 +12,10 @@ public final class Authenticator: Sendable {
     private let clock: any BeckonClock
     private let acceptsLegacyKey: Bool
     private let lastTouched = Mutex<[Int64: Date]>([:])
+    /// Recently authenticated keys by presented text, so a busy client costs no database read per
+    /// request; a revoked key stops working within `cacheSeconds`.
+    private let recent = Mutex<[String: (record: APIKeyRecord, checkedAt: Date)]>([:])
+    private let cacheSeconds: TimeInterval = 5
 
     public init(workspaces: WorkspaceStore, clock: any BeckonClock, acceptsLegacyKey: Bool) {
         self.workspaces = workspaces
@@ -29,7 +33,7 @@ public final class Authenticator: Sendable {
         guard let key = presentedKey(request, body: body) else {
             throw APIError.unauthorized("no API key: send 'Authorization: Bearer YOUR-REST-API-KEY'")
         }
-        guard let record = try await workspaces.authenticate(key: key) else {
+        guard let record = try await lookup(key) else {
             throw APIError.unauthorized("the API key is not valid (unknown or revoked)")
         }
         if !record.ipAllowlist.isEmpty {
@@ -41,6 +45,19 @@ public final class Authenticator: Sendable {
             throw APIError.accessDenied("this API key does not have the '\(permission)' permission")
         }
         try await touch(record)
+        return record
+    }
+
+    private func lookup(_ key: String) async throws -> APIKeyRecord? {
+        let now = clock.now()
+        if let cached = recent.withLock({ $0[key] }), now.timeIntervalSince(cached.checkedAt) < cacheSeconds, now >= cached.checkedAt {
+            return cached.record
+        }
+        let record = try await workspaces.authenticate(key: key)
+        recent.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll() }
+            if let record { cache[key] = (record, now) } else { cache[key] = nil }
+        }
         return record
     }
 
