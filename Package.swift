@@ -158,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BeckonServerTests",
-            dependencies: ["beckon"],
+            dependencies: ["beckon", "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]
