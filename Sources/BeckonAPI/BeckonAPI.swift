@@ -48,6 +48,7 @@ public struct BeckonAPI: Sendable {
         addSDKRoutes(to: router)
         addSegmentablePropertyRoutes(to: router)
         addSegmentRoutes(to: router)
+        addLiquidRoutes(to: router)
         return router
     }
 

@@ -6,6 +6,6 @@ struct Beckon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "beckon",
         abstract: "Beckon: a self-hosted, Braze-compatible customer engagement platform.",
-        subcommands: [ServeCommand.self, AdminCommand.self, DemoCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, AdminCommand.self, DemoCommand.self, LiquidCommand.self, BenchCommand.self]
     )
 }
