@@ -2,6 +2,13 @@ import Foundation
 
 /// Braze's filters beyond Shopify's (reference §7.4).
 enum BrazeFilters {
+    /// Every filter name handled here (checked before the standard filters).
+    static let names: Set<String> = [
+        "number_with_delimiter", "money", "md5", "sha1", "sha2", "hmac_sha1", "hmac_sha1_hex", "hmac_sha1_base64", "hmac_sha256",
+        "hmac_sha256_hex", "hmac_sha256_base64", "hmac_sha512", "url_escape", "url_param_escape", "json_escape", "json_parse",
+        "as_json_string", "property_accessor", "time_zone",
+    ]
+
     static func apply(_ name: String, _ input: LiquidValue, _ arguments: [LiquidValue], _ renderer: Renderer) throws -> LiquidValue? {
         switch name {
         case "number_with_delimiter":

@@ -8,8 +8,8 @@ enum Filters {
         _ name: String, to input: LiquidValue, arguments: [LiquidValue], keywords: [String: LiquidValue], renderer: Renderer, line: Int
     ) throws -> LiquidValue {
         do {
+            if BrazeFilters.names.contains(name), let result = try BrazeFilters.apply(name, input, arguments, renderer) { return result }
             if let result = try standard(name, input, arguments, keywords, renderer) { return result }
-            if let result = try BrazeFilters.apply(name, input, arguments, renderer) { return result }
         } catch let failure as Failure {
             throw LiquidRenderError(failure.message, line: line)
         }
@@ -71,8 +71,10 @@ enum Filters {
     /// Float results rounded to 15 significant digits, so `10.1 - 2.2` is `7.9` as Ruby's decimal
     /// arithmetic gives, not `7.8999999999999995`.
     static func decimal(_ value: Double) -> Double {
-        guard value.isFinite else { return value }
-        return Double(String(format: "%.15g", value)) ?? value
+        guard value.isFinite, value != 0 else { return value }
+        let scale = pow(10.0, 15 - (log10(abs(value))).rounded(.up))
+        guard scale.isFinite, scale > 0 else { return value }
+        return (value * scale).rounded() / scale
     }
 
     static func scalars(_ text: String) -> [Unicode.Scalar] { Array(text.unicodeScalars) }

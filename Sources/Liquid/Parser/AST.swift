@@ -11,7 +11,8 @@ indirect enum Node: Sendable {
     case forLoop(ForLoop)
     case tableRow(ForLoop, columns: Operand?)
     case breakLoop, continueLoop
-    case cycle(group: Operand?, values: [Operand])
+    /// `key` names the cycle's position counter: the group, or the values as written.
+    case cycle(group: Operand?, values: [Operand], key: String)
     case partial(Partial)
     case ifChanged([Node])
     case abort(Operand?)
@@ -35,6 +36,8 @@ struct ForLoop: Sendable {
     let otherwise: [Node]?
     let name: String
     let line: Int
+    /// Whether the body mentions `forloop`; the object is built only then.
+    let usesForloop: Bool
 }
 
 /// `render`/`include`.

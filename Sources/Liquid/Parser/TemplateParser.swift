@@ -319,14 +319,19 @@ struct TemplateParser {
             }
         }
         let end = name == "for" ? "endfor" : "endtablerow"
+        let bodyStart = position
         let block = try parseBlock(until: ["else", end], opener: (name, token.line))
+        let usesForloop = tokens[bodyStart..<position].contains { token in
+            token.kind != .text && (token.content.contains("forloop") || token.content.contains("include"))
+        }
         var otherwise: [Node]?
         if block.terminator == "else" {
             otherwise = try parseBlock(until: [end], opener: (name, token.line)).nodes
         }
         let loop = ForLoop(
             variable: variable, collection: collection, limit: limit, offset: offset, offsetContinue: offsetContinue,
-            reversed: reversed, body: Self.blankStripped(block.nodes), otherwise: otherwise, name: "\(variable)-\(Self.collectionText(markup))", line: token.line)
+            reversed: reversed, body: Self.blankStripped(block.nodes), otherwise: otherwise, name: "\(variable)-\(Self.collectionText(markup))", line: token.line,
+            usesForloop: usesForloop)
         return name == "for" ? .forLoop(loop) : .tableRow(loop, columns: columns)
     }
 
@@ -354,7 +359,7 @@ struct TemplateParser {
             values.append(try parser.operand())
             if parser.peek == .comma { parser.position += 1 } else { break }
         }
-        return .cycle(group: group, values: values)
+        return .cycle(group: group, values: values, key: markup.trimmingSpaces)
     }
 
     mutating func liquidTag(markup: String, token: TemplateLexer.Token) throws -> [Node] {

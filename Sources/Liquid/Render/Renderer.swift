@@ -26,11 +26,8 @@ final class Renderer {
         self.strict = strict
     }
 
-    func push(_ object: LiquidObject) {
-        var scope: [String: LiquidValue] = [:]
-        for key in object.keys { scope[key] = object[key] }
-        scopes.insert(scope, at: 0)
-    }
+    /// The template's input variables, read after every scope.
+    var globals = LiquidObject()
 
     func write(_ text: String) throws {
         output += text
@@ -43,6 +40,7 @@ final class Renderer {
         for scope in scopes.reversed() {
             if let value = scope[name] { return value }
         }
+        if globals.contains(name) { return globals[name] }
         if let counter = counters[name] { return .int(counter) }
         return nil
     }
@@ -110,9 +108,9 @@ final class Renderer {
             interrupt = .breakLoop
         case .continueLoop:
             interrupt = .continueLoop
-        case .cycle(let group, let values):
+        case .cycle(let group, let values, let written):
             let resolved = try values.map { try resolve($0) }
-            let key = try group.map { try resolve($0).text } ?? values.map { "\($0)" }.joined(separator: ",")
+            let key = try group.map { try resolve($0).text } ?? written
             let index = cycles[key] ?? 0
             if index < resolved.count { try write(resolved[index].text) }
             cycles[key] = index + 1 >= resolved.count ? 0 : index + 1
@@ -196,6 +194,15 @@ final class Renderer {
         defer { scopes.removeLast() }
         for (index, item) in items.enumerated() {
             try countIteration()
+            scopes[scopes.count - 1][loop.variable] = item
+            guard loop.usesForloop else {
+                try await render(loop.body)
+                if let signal = interrupt {
+                    interrupt = nil
+                    if signal == .breakLoop { break }
+                }
+                continue
+            }
             var forloop = LiquidObject()
             forloop["name"] = .string(loop.name)
             forloop["length"] = .int(items.count)
@@ -281,6 +288,8 @@ final class Renderer {
                 let savedScopes = self.scopes
                 let savedLoops = self.forloops
                 let savedCounters = self.counters
+                let savedGlobals = self.globals
+                self.globals = LiquidObject()
                 self.scopes = [arguments]
                 self.forloops = []
                 self.counters = [:]
@@ -290,6 +299,7 @@ final class Renderer {
                     self.scopes = savedScopes
                     self.forloops = savedLoops
                     self.counters = savedCounters
+                    self.globals = savedGlobals
                 }
                 try await self.render(template.nodes)
                 self.interrupt = nil

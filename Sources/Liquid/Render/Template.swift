@@ -38,7 +38,7 @@ public struct Template: Sendable {
     /// Renders with `context` as the template's variables.
     public func render(_ context: LiquidObject, environment: RenderEnvironment = RenderEnvironment()) async throws -> String {
         let renderer = Renderer(environment: environment, limits: options.limits, strict: environment.strict || options.strict)
-        renderer.push(context)
+        renderer.globals = context
         try await renderer.render(nodes)
         return renderer.output
     }
