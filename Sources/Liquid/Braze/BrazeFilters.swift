@@ -46,18 +46,7 @@ enum BrazeFilters {
         case "url_param_escape":
             return .string(input.text.addingPercentEncoding(withAllowedCharacters: parameterAllowed) ?? input.text)
         case "json_escape":
-            var result = ""
-            for scalar in input.text.unicodeScalars {
-                switch scalar {
-                case "\"": result += "\\\""
-                case "\\": result += "\\\\"
-                case "\n": result += "\\n"
-                case "\r": result += "\\r"
-                case "\t": result += "\\t"
-                default: result.unicodeScalars.append(scalar)
-                }
-            }
-            return .string(result)
+            return .string(String(json(.string(input.text)).dropFirst().dropLast()))
         case "json_parse":
             return (try? LiquidValue(json: Data(input.text.utf8))) ?? .nil
         case "as_json_string":

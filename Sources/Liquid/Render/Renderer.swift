@@ -184,6 +184,19 @@ final class Renderer {
         }
     }
 
+    /// The loop counters every loop object shares (`forloop`, `tablerowloop`).
+    static func loopCounters(index: Int, count: Int) -> LiquidObject {
+        var object = LiquidObject()
+        object["length"] = .int(count)
+        object["index"] = .int(index + 1)
+        object["index0"] = .int(index)
+        object["rindex"] = .int(count - index)
+        object["rindex0"] = .int(count - index - 1)
+        object["first"] = .bool(index == 0)
+        object["last"] = .bool(index == count - 1)
+        return object
+    }
+
     func renderFor(_ loop: ForLoop) async throws {
         let items = try loopItems(loop)
         if items.isEmpty {
@@ -203,15 +216,8 @@ final class Renderer {
                 }
                 continue
             }
-            var forloop = LiquidObject()
+            var forloop = Self.loopCounters(index: index, count: items.count)
             forloop["name"] = .string(loop.name)
-            forloop["length"] = .int(items.count)
-            forloop["index"] = .int(index + 1)
-            forloop["index0"] = .int(index)
-            forloop["rindex"] = .int(items.count - index)
-            forloop["rindex0"] = .int(items.count - index - 1)
-            forloop["first"] = .bool(index == 0)
-            forloop["last"] = .bool(index == items.count - 1)
             forloop["parentloop"] = forloops.last.map { .object($0) } ?? .nil
             forloops.append(forloop)
             scopes[scopes.count - 1]["forloop"] = .object(forloop)
@@ -239,14 +245,7 @@ final class Renderer {
                 row += 1
                 try write("</tr>\n<tr class=\"row\(row)\">")
             }
-            var tablerow = LiquidObject()
-            tablerow["length"] = .int(items.count)
-            tablerow["index"] = .int(index + 1)
-            tablerow["index0"] = .int(index)
-            tablerow["rindex"] = .int(items.count - index)
-            tablerow["rindex0"] = .int(items.count - index - 1)
-            tablerow["first"] = .bool(index == 0)
-            tablerow["last"] = .bool(index == items.count - 1)
+            var tablerow = Self.loopCounters(index: index, count: items.count)
             tablerow["col"] = .int(column + 1)
             tablerow["col0"] = .int(column)
             tablerow["col_first"] = .bool(column == 0)
@@ -316,15 +315,7 @@ final class Renderer {
             if case .array = collection { items = collection.elements } else if case .range = collection { items = collection.elements } else { items = [collection] }
             for (index, item) in items.enumerated() {
                 try countIteration()
-                var forloop = LiquidObject()
-                forloop["length"] = .int(items.count)
-                forloop["index"] = .int(index + 1)
-                forloop["index0"] = .int(index)
-                forloop["rindex"] = .int(items.count - index)
-                forloop["rindex0"] = .int(items.count - index - 1)
-                forloop["first"] = .bool(index == 0)
-                forloop["last"] = .bool(index == items.count - 1)
-                try await renderOne(item, partial.isolated ? forloop : nil)
+                try await renderOne(item, partial.isolated ? Self.loopCounters(index: index, count: items.count) : nil)
             }
         } else if let with = partial.with {
             let value = try resolve(with)
