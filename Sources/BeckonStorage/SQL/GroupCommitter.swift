@@ -3,7 +3,8 @@ import Synchronization
 /// Commits the writes of many concurrent requests in one transaction, answering each only after it.
 ///
 /// Leader/follower group commit: the first writer to find no commit in progress becomes the
-/// leader and commits everything queued so far (and what queues up meanwhile) in batches; the
+/// leader and commits everything queued so far in one transaction, then hands leadership to the
+/// oldest writer still waiting (so no request waits behind an endless stream of others); the
 /// others wait for their ticket. Each write runs under its own savepoint, so one failing write
 /// rolls back alone. Per-user aggregate increments that writes record are merged across the
 /// batch and applied once before the commit, which is what makes group commit fast.
@@ -43,24 +44,38 @@ public final class GroupCommitter: Sendable {
             state.leaderActive = true
             return true
         }
-        if leads { await drain() }
-        guard let result = try await ticket.value() as? T else {
-            throw SQLError(message: "group commit returned a value of the wrong type", sql: "")
+        if leads { await commitNextBatch() }
+        while true {
+            switch await ticket.next() {
+            case .done(let result):
+                guard let value = try result.get() as? T else {
+                    throw SQLError(message: "group commit returned a value of the wrong type", sql: "")
+                }
+                return value
+            case .lead:
+                await commitNextBatch()
+            }
         }
-        return result
     }
 
-    private func drain() async {
-        while true {
-            let batch = state.withLock { state -> [PendingWrite] in
-                let taken = Array(state.queue.prefix(maxBatch))
-                state.queue.removeFirst(taken.count)
-                if taken.isEmpty { state.leaderActive = false }
-                return taken
-            }
-            if batch.isEmpty { return }
-            await commit(batch)
+    /// Commits one batch, then hands leadership to the oldest waiting writer (so no request waits
+    /// behind an endless stream of others), or gives it up when nothing is queued.
+    private func commitNextBatch() async {
+        let batch = state.withLock { state -> [PendingWrite] in
+            let taken = Array(state.queue.prefix(maxBatch))
+            state.queue.removeFirst(taken.count)
+            if taken.isEmpty { state.leaderActive = false }
+            return taken
         }
+        if !batch.isEmpty { await commit(batch) }
+        let next = state.withLock { state -> WriteTicket? in
+            guard let first = state.queue.first else {
+                state.leaderActive = false
+                return nil
+            }
+            return first.ticket
+        }
+        next?.lead()
     }
 
     private func commit(_ batch: [PendingWrite]) async {
@@ -113,35 +128,45 @@ private struct PendingWrite: Sendable {
     }
 }
 
-/// The outcome of one write, handed from the leader to the waiting writer.
+/// What a waiting writer is told: its outcome, or that it now leads the next commit.
+private enum TicketSignal: Sendable {
+    case done(Result<any Sendable, any Error>)
+    case lead
+}
+
+/// The signals for one waiting writer, handed over by the current leader.
 private final class WriteTicket: Sendable {
     private struct State {
-        var result: Result<any Sendable, any Error>?
-        var waiter: CheckedContinuation<any Sendable, any Error>?
+        var signals: [TicketSignal] = []
+        var waiter: CheckedContinuation<TicketSignal, Never>?
     }
 
     private let state = Mutex(State())
 
-    func complete(_ result: Result<any Sendable, any Error>) {
-        let waiter = state.withLock { state -> CheckedContinuation<any Sendable, any Error>? in
+    func complete(_ result: Result<any Sendable, any Error>) { send(.done(result)) }
+
+    func lead() { send(.lead) }
+
+    private func send(_ signal: TicketSignal) {
+        let waiter = state.withLock { state -> CheckedContinuation<TicketSignal, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
             }
-            state.result = result
+            state.signals.append(signal)
             return nil
         }
-        waiter?.resume(with: result)
+        waiter?.resume(returning: signal)
     }
 
-    func value() async throws -> any Sendable {
-        try await withCheckedThrowingContinuation { continuation in
-            let ready = state.withLock { state -> Result<any Sendable, any Error>? in
-                if let result = state.result { return result }
+    func next() async -> TicketSignal {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> TicketSignal? in
+                if !state.signals.isEmpty { return state.signals.removeFirst() }
                 state.waiter = continuation
                 return nil
             }
-            if let ready { continuation.resume(with: ready) }
+            if let ready { continuation.resume(returning: ready) }
         }
     }
 }
