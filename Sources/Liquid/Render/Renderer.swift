@@ -17,6 +17,8 @@ final class Renderer {
     var partialDepth = 0
     var interrupt: Interrupt?
     var forloops: [LiquidObject] = []
+    /// Partials parsed during this render, so a partial rendered in a loop is parsed once.
+    var parsedPartials: [String: Template] = [:]
 
     enum Interrupt { case breakLoop, continueLoop }
 
@@ -276,7 +278,13 @@ final class Renderer {
             try write("Liquid error (line \(partial.line)): template not found: \(name)")
             return
         }
-        let template = try Template.parse(source, options: Template.ParseOptions(strict: strict, limits: limits))
+        let template: Template
+        if let parsed = parsedPartials[name] {
+            template = parsed
+        } else {
+            template = try Template.parse(source, options: Template.ParseOptions(strict: strict, limits: limits))
+            parsedPartials[name] = template
+        }
         let alias = partial.alias ?? name.split(separator: "/").last.map(String.init) ?? name
         var arguments: [String: LiquidValue] = [:]
         for (key, operand) in partial.arguments { arguments[key] = try resolve(operand) }
