@@ -153,7 +153,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BeckonSegmentsTests",
-            dependencies: ["BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport"],
+            dependencies: [
+                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

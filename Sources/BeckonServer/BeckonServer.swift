@@ -77,10 +77,11 @@ public enum BeckonServer {
             database: stores.database, workspaces: stores.workspaces, users: stores.users, segments: stores.segments, clock: clock,
             metricsText: metricsText)
         let snapshots = SegmentSnapshotService(segments: stores.segments, database: stores.database, clock: clock, logger: logger)
+        let statistics = QueryStatisticsService(database: stores.database, logger: logger)
         return Application(
             router: api.makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Beckon"),
-            services: [snapshots],
+            services: [snapshots, statistics],
             logger: logger)
     }
 }

@@ -4,6 +4,7 @@ import BeckonSegments
 import BeckonServer
 import BeckonStorage
 import Foundation
+import Logging
 
 /// `beckon bench segments`: time counts, member lists, single-user checks and a daily snapshot on a loaded database.
 struct BenchSegmentsCommand: AsyncParsableCommand {
@@ -32,6 +33,9 @@ struct BenchSegmentsCommand: AsyncParsableCommand {
             let stores = BeckonServer.Stores(database: opened.database, clock: clock)
             let target = try await stores.workspaces.workspace(workspace)
             let segments = stores.segments
+            var logger = CommandLogging.makeLogger()
+            logger.logLevel = .warning
+            await QueryStatisticsService.refresh(opened.database, logger: logger)
             for (name, filter) in filters {
                 var countTimes: [Double] = []
                 var listTimes: [Double] = []

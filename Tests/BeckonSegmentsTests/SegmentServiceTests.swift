@@ -3,6 +3,7 @@ import BeckonSegments
 import BeckonStorage
 import BeckonTestSupport
 import Foundation
+import Logging
 import Testing
 
 /// Saved segments: validation, nesting and cycles, cohorts, deleted users, push, the daily size series.
@@ -102,6 +103,20 @@ struct SegmentServiceTests {
             #expect(try await segments.members(workspaceID: ws, filter: provisionalFilter, after: nil, limit: 10).externalIDs == ["a"])
             let optedIn = try SegmentFilter.parse(try Self.json(#"{"push": {"state": "opted_in"}}"#))
             #expect(try await segments.count(workspaceID: ws, filter: optedIn) == 0, "provisional is not opted in")
+        }
+    }
+
+    @Test("query statistics are refreshed where the database does not keep them itself", arguments: TestDatabases.all())
+    func statistics(kind: TestDatabaseKind) async throws {
+        try await Self.withService(kind) { _, users, ws, database, _ in
+            try await Self.track(users, ws, #"{"attributes": [{"external_id": "a", "tier": "gold"}, {"external_id": "b", "tier": "silver"}]}"#)
+            await QueryStatisticsService.refresh(database, logger: Logger(label: "test"))
+            if database.dialect.kind == .sqlite {
+                let rows = try await database.read { try $0.first("SELECT COUNT(*) FROM sqlite_stat1", [])?[0].int ?? 0 }
+                #expect(rows > 0, "ANALYZE wrote planner statistics")
+            } else {
+                #expect(database.dialect.refreshStatistics.isEmpty)
+            }
         }
     }
 

@@ -31,6 +31,12 @@ public struct SQLDialect: Sendable, Hashable {
         kind == .sqlite ? "MAX(\(lhs), \(rhs))" : "GREATEST(\(lhs), \(rhs))"
     }
 
+    /// Statements that refresh the query planner's statistics, or none where the database keeps
+    /// them itself (PostgreSQL's autovacuum). Without them SQLite plans segment queries blind.
+    public var refreshStatistics: [String] {
+        kind == .sqlite ? ["PRAGMA analysis_limit = 1000", "ANALYZE"] : []
+    }
+
     /// Whether `column` contains the bound substring.
     public func containsSubstring(_ column: String) -> String {
         kind == .sqlite ? "instr(\(column), ?) > 0" : "strpos(\(column), ?) > 0"
