@@ -34,7 +34,7 @@ public struct SQLDialect: Sendable, Hashable {
     /// Statements that refresh the query planner's statistics, or none where the database keeps
     /// them itself (PostgreSQL's autovacuum). Without them SQLite plans segment queries blind.
     public var refreshStatistics: [String] {
-        kind == .sqlite ? ["PRAGMA analysis_limit = 1000", "ANALYZE"] : []
+        kind == .sqlite ? ["PRAGMA analysis_limit = 10000", "ANALYZE"] : []
     }
 
     /// Whether `column` contains the bound substring.
