@@ -48,4 +48,4 @@ for name, sql in QUESTIONS.items():
     print(json.dumps({"engine": "duckdb", "question": name, "size": size, "count_ms": round(count_ms, 1), "list_ms": round(list_ms, 1)}))
 series, q5_ms = timed(Q5, lambda q: con.execute(q).fetchall())
 print(json.dumps({"engine": "duckdb", "question": "Q5", "sizes_min": min(s for _, s in series), "sizes_max": max(s for _, s in series),
-                  "points": len(series), "ms": round(q5_ms, 1)}))
+                  "points": len(series), "ms": round(q5_ms, 1), "sizes_by_days_ago": [s for _, s in series]}))
