@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The template language: Foundation only.
@@ -75,10 +76,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Connected Content over HTTP: network policy, caching, rate limits, credentials, failure log.
+        .target(
+            name: "BeckonConnectedContent",
+            dependencies: [
+                "BeckonCore", "BeckonStorage", "Liquid",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "BeckonAPI",
             dependencies: [
-                "BeckonCore", "BeckonStorage", "BeckonSegments", "Liquid",
+                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "Liquid",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,6 +107,7 @@ let package = Package(
             name: "BeckonServer",
             dependencies: [
                 "BeckonCore", "BeckonStorage", "BeckonSQLite", "BeckonPostgres", "BeckonSegments", "BeckonAPI",
+                "BeckonConnectedContent",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -103,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "beckon",
             dependencies: [
-                "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSegments", "Liquid",
+                "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "Liquid",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,7 +132,11 @@ let package = Package(
         // Test helpers shared by the test targets: real databases to run against.
         .target(
             name: "BeckonTestSupport",
-            dependencies: ["BeckonStorage", "BeckonSQLite", "BeckonPostgres"],
+            dependencies: [
+                "BeckonStorage", "BeckonSQLite", "BeckonPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -142,11 +162,20 @@ let package = Package(
         .testTarget(
             name: "BeckonAPITests",
             dependencies: [
-                "BeckonAPI", "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport",
+                "BeckonAPI", "BeckonServer", "BeckonConnectedContent", "Liquid", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BeckonConnectedContentTests",
+            dependencies: [
+                "BeckonConnectedContent", "BeckonCore", "BeckonStorage", "BeckonTestSupport", "Liquid",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,6 @@
 /// Beckon's schema, oldest migration first. Never edit a released migration: add a new one.
 public enum Schema {
-    public static let migrations: [Migration] = [initial, segments]
+    public static let migrations: [Migration] = [initial, segments, connectedContent]
 
     /// Workspaces, API keys, profiles, identities, the event and purchase logs and their per-user aggregates.
     static let initial = Migration(version: 1, name: "initial") { dialect in
@@ -152,6 +152,33 @@ public enum Schema {
                 workspace_id BIGINT NOT NULL, cohort_id TEXT NOT NULL, external_id TEXT NOT NULL, added_at BIGINT NOT NULL,
                 PRIMARY KEY (workspace_id, cohort_id, external_id))\(noRowID)
             """,
+        ]
+    }
+
+    /// Connected Content credentials (sealed) and settings, and the message activity log.
+    static let connectedContent = Migration(version: 3, name: "connected_content") { dialect in
+        let id = dialect.autoIncrementPrimaryKey
+        let noRowID = dialect.withoutRowID
+        return [
+            """
+            CREATE TABLE connected_content_credentials (
+                workspace_id BIGINT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, username TEXT,
+                sealed_secret TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+                PRIMARY KEY (workspace_id, name))\(noRowID)
+            """,
+            """
+            CREATE TABLE connected_content_settings (
+                workspace_id BIGINT PRIMARY KEY, settings TEXT NOT NULL, updated_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE activity_log (
+                id \(id), workspace_id BIGINT NOT NULL, time BIGINT NOT NULL, type TEXT NOT NULL,
+                campaign_id TEXT, variant TEXT, external_id TEXT, channel TEXT, url TEXT, status INTEGER,
+                duration_ms INTEGER, reason TEXT NOT NULL)
+            """,
+            "CREATE INDEX activity_log_workspace ON activity_log (workspace_id, id)",
+            "CREATE INDEX activity_log_campaign ON activity_log (workspace_id, campaign_id, id)",
+            "CREATE INDEX activity_log_time ON activity_log (time)",
         ]
     }
 }

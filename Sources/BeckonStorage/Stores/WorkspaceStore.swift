@@ -265,7 +265,8 @@ public struct IPAllowlist: Sendable {
         }
     }
 
-    static func addressBytes(_ text: String) -> [UInt8]? {
+    /// The address as 4 or 16 bytes, or `nil` when it is not an IP address.
+    public static func addressBytes(_ text: String) -> [UInt8]? {
         if text.contains(":") {
             var address = in6_addr()
             guard inet_pton(AF_INET6, text, &address) == 1 else { return nil }

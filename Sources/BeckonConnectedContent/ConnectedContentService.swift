@@ -1,0 +1,354 @@
+import AsyncHTTPClient
+import BeckonCore
+import BeckonStorage
+import Crypto
+import Foundation
+import Liquid
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Server-wide Connected Content settings, fixed at start.
+public struct ConnectedContentConfiguration: Sendable {
+    /// Hosts every workspace may call (`--allow-host`, `BECKON_ALLOW_HOSTS`, Beckon's own URL).
+    public var allowedHosts = HostAllowlist()
+    /// Memory the response cache may hold.
+    public var cacheCapacityBytes = 64 * 1024 * 1024
+    /// Largest response body read; reading stops beyond it and the call fails.
+    public var maxResponseBytes = 1024 * 1024
+    /// Attempts for a call written with `:retry` (Braze: 5).
+    public var maxAttempts = 5
+    /// The wait before the second attempt; it doubles for each further attempt.
+    public var retryBaseDelay: Duration = .milliseconds(250)
+    /// Settings for workspaces that saved none, and for the CLI.
+    public var defaultSettings = ConnectedContentSettings()
+
+    public init() {}
+}
+
+/// The render a call belongs to, recorded beside every failure in the activity log.
+public struct ConnectedContentContext: Sendable, Hashable {
+    public var workspaceID: Int64
+    public var campaignID: String?
+    public var variant: String?
+    public var externalID: String?
+    public var channel: String?
+
+    public init(workspaceID: Int64, campaignID: String? = nil, variant: String? = nil, externalID: String? = nil, channel: String? = nil) {
+        self.workspaceID = workspaceID
+        self.campaignID = campaignID
+        self.variant = variant
+        self.externalID = externalID
+        self.channel = channel
+    }
+}
+
+/// Counters since start, for `/metrics`, benchmarks and tests.
+public struct ConnectedContentStatistics: Sendable, Hashable {
+    public var calls = 0
+    public var cacheHits = 0
+    /// Calls that waited for an identical call already in flight instead of making their own.
+    public var coalesced = 0
+    /// HTTP requests sent (each attempt counts).
+    public var requests = 0
+    public var failures = 0
+    public var rateLimited = 0
+}
+
+/// Makes `{% connected_content %}` calls for every workspace: renders of one URL share a cached
+/// response and a single in-flight request; each destination is paced; destinations must pass
+/// the `NetworkPolicy`; `:basic_auth` names a stored credential; failures go to the activity log.
+public final class ConnectedContentService: Sendable {
+    private let configuration: ConnectedContentConfiguration
+    private let clock: any BeckonClock
+    private let settingsStore: ConnectedContentSettingsStore?
+    private let credentials: ConnectedContentCredentialStore?
+    private let activityLog: ActivityLogStore?
+    private let logger: Logger
+    private let client: HTTPClient
+    private let policy: NetworkPolicy
+    private let cache: ResponseCache
+    private let singleFlight = SingleFlight()
+    private let limiter = HostRateLimiter()
+    private let settingsCache = Mutex<[Int64: (settings: ConnectedContentSettings, allowlist: HostAllowlist, readAt: ContinuousClock.Instant)]>([:])
+    private let counters = Mutex(ConnectedContentStatistics())
+
+    /// - Parameters: stores are optional so the CLI can render without a database: without
+    ///   `credentials` every `:basic_auth` call aborts; without `activityLog` failures are only logged.
+    public init(
+        configuration: ConnectedContentConfiguration, clock: any BeckonClock, settings: ConnectedContentSettingsStore? = nil,
+        credentials: ConnectedContentCredentialStore? = nil, activityLog: ActivityLogStore? = nil, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.clock = clock
+        self.settingsStore = settings
+        self.credentials = credentials
+        self.activityLog = activityLog
+        self.logger = logger
+        let policy = NetworkPolicy(serverAllowlist: configuration.allowedHosts)
+        self.policy = policy
+        cache = ResponseCache(capacityBytes: configuration.cacheCapacityBytes)
+        var clientConfiguration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), decompression: .disabled)
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
+        clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
+        clientConfiguration.http1_1ConnectionDebugInitializer = { policy.guardConnection($0) }
+        clientConfiguration.http2ConnectionDebugInitializer = { policy.guardConnection($0) }
+        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
+    }
+
+    /// Closes the HTTP connections; call once when the service is no longer used.
+    public func shutdown() async throws {
+        try await client.shutdown()
+    }
+
+    /// The fetcher a render for `context` hands to Liquid.
+    public func fetcher(for context: ConnectedContentContext) -> some ConnectedContentFetcher {
+        ServiceFetcher(service: self, context: context)
+    }
+
+    public var statistics: ConnectedContentStatistics { counters.withLock { $0 } }
+
+    /// Forgets the cached settings of a workspace after they changed.
+    public func settingsChanged(workspaceID: Int64) {
+        settingsCache.withLock { _ = $0.removeValue(forKey: workspaceID) }
+    }
+
+    /// One call as the template wrote it; see `ConnectedContentFetcher`.
+    public func fetch(_ request: ConnectedContentRequest, context: ConnectedContentContext) async throws -> ConnectedContentResponse {
+        counters.withLock { $0.calls += 1 }
+        let prepared: PreparedRequest
+        do {
+            prepared = try await prepare(request, workspaceID: context.workspaceID)
+        } catch let failure as ConnectedContentFailure {
+            await recordFailure(failure, url: ConnectedContentURL.redacted(request.url), duration: nil, context: context)
+            throw failure
+        }
+        guard let lifetime = cacheLifetime(request) else {
+            return try await send(prepared, retry: request.retry, context: context)
+        }
+        let key = prepared.cacheKey(workspaceID: context.workspaceID)
+        if let cached = cache.lookup(key, now: clock.now().timeIntervalSince1970) {
+            counters.withLock { $0.cacheHits += 1 }
+            return cached
+        }
+        let (response, joined) = try await singleFlight.run(key) { [self] in
+            let response = try await send(prepared, retry: request.retry, context: context)
+            if (200..<300).contains(response.statusCode) {
+                cache.store(response, key: key, expiresAt: clock.now().timeIntervalSince1970 + lifetime)
+            }
+            return response
+        }
+        if joined { counters.withLock { $0.coalesced += 1 } }
+        return response
+    }
+
+    /// Braze: GETs are cached 5 minutes by default, `:cache_max_age` between 5 minutes and 4 hours;
+    /// `:no_cache` turns it off; POSTs only when `:cache_max_age` is given.
+    func cacheLifetime(_ request: ConnectedContentRequest) -> Double? {
+        if request.noCache { return nil }
+        if request.method == "POST", request.cacheMaxAge == nil { return nil }
+        return Double(min(max(request.cacheMaxAge ?? 300, 300), 14_400))
+    }
+
+    private func prepare(_ request: ConnectedContentRequest, workspaceID: Int64) async throws -> PreparedRequest {
+        let url = try ConnectedContentURL(request.url)
+        let isPost = request.method == "POST"
+        var headers: [(String, String)] = [
+            ("User-Agent", "Braze Sender Beckon"),
+            ("Accept", request.contentType ?? "*/*"),
+            ("Content-Type", request.contentType ?? (isPost ? "application/x-www-form-urlencoded" : "application/json")),
+        ]
+        for pair in request.headers where pair.count == 2 {
+            let (name, value) = (pair[0], pair[1])
+            guard !name.isEmpty, name.utf8.allSatisfy({ Self.tokenBytes.contains($0) }) else {
+                throw ConnectedContentFailure("header name '\(name.prefix(60))' is not a valid HTTP header name", kind: .invalidRequest)
+            }
+            guard !value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
+                throw ConnectedContentFailure("the value of header '\(name)' contains a line break", kind: .invalidRequest)
+            }
+            headers.removeAll { $0.0.caseInsensitiveCompare(name) == .orderedSame }
+            headers.append((name, value))
+        }
+        if let name = request.basicAuthCredential {
+            guard let credentials else {
+                throw MessageAborted(reason: "connected_content :basic_auth '\(name)': no credential store is configured here")
+            }
+            guard let credential = try await credentials.credential(workspaceID: workspaceID, name: name) else {
+                throw MessageAborted(reason: "connected_content :basic_auth credential '\(name)' does not exist")
+            }
+            headers.removeAll { $0.0.caseInsensitiveCompare("Authorization") == .orderedSame }
+            headers.append(("Authorization", credential.authorizationHeader))
+        }
+        return PreparedRequest(
+            url: url, method: isPost ? .POST : .GET, headers: headers, body: isPost ? request.body : nil,
+            credentialName: request.basicAuthCredential)
+    }
+
+    private static let tokenBytes = Set("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// Sends with pacing, policy, timeout and (for `:retry`) bounded exponential backoff.
+    private func send(_ request: PreparedRequest, retry: Bool, context: ConnectedContentContext) async throws -> ConnectedContentResponse {
+        let (settings, workspaceAllowlist) = try await settings(for: context.workspaceID)
+        let attempts = retry ? max(1, configuration.maxAttempts) : 1
+        let started = ContinuousClock.now
+        var lastFailure = ConnectedContentFailure("not attempted", kind: .network)
+        for attempt in 1...attempts {
+            if attempt > 1 { try? await Task.sleep(for: configuration.retryBaseDelay * (1 << (attempt - 2))) }
+            if let perSecond = settings.rateLimitPerSecond {
+                do {
+                    try await limiter.acquire(
+                        "\(context.workspaceID)|\(request.url.host):\(request.url.port)", perSecond: perSecond,
+                        maxWait: .milliseconds(settings.maxWaitMilliseconds))
+                } catch {
+                    counters.withLock { $0.rateLimited += 1 }
+                    let reason = "connected_content rate limit for \(request.url.host) (\(perSecond)/s) gave no slot within \(settings.maxWaitMilliseconds) ms"
+                    await record(type: "connected_content_failure", reason: reason, url: request.url.redacted, status: nil, duration: nil, context: context)
+                    throw MessageAborted(reason: reason)
+                }
+            }
+            do {
+                try await policy.authorize(host: request.url.host, port: request.url.port, workspaceAllowlist: workspaceAllowlist)
+                let response = try await perform(request, timeoutMilliseconds: settings.timeoutMilliseconds)
+                if (200..<300).contains(response.statusCode) { return response }
+                let failure = ConnectedContentFailure(Self.describe(status: response.statusCode), kind: .httpStatus, status: response.statusCode)
+                if failure.isRetryable, attempt < attempts {
+                    lastFailure = failure
+                    continue
+                }
+                if retry, failure.isRetryable {
+                    return try await abort(after: attempts, failure, request: request, started: started, context: context)
+                }
+                await recordFailure(failure, url: request.url.redacted, duration: started, context: context)
+                return response
+            } catch let failure as ConnectedContentFailure {
+                lastFailure = failure
+                if failure.isRetryable, attempt < attempts { continue }
+                if retry, failure.isRetryable {
+                    return try await abort(after: attempts, failure, request: request, started: started, context: context)
+                }
+                await recordFailure(failure, url: request.url.redacted, duration: started, context: context)
+                throw failure
+            }
+        }
+        return try await abort(after: attempts, lastFailure, request: request, started: started, context: context)
+    }
+
+    private func abort(
+        after attempts: Int, _ failure: ConnectedContentFailure, request: PreparedRequest, started: ContinuousClock.Instant,
+        context: ConnectedContentContext
+    ) async throws -> ConnectedContentResponse {
+        let reason = "connected_content \(request.url.redacted) failed after \(attempts) attempts: \(failure.reason)"
+        await record(
+            type: "connected_content_failure", reason: reason, url: request.url.redacted, status: failure.status,
+            duration: Self.milliseconds(since: started), context: context)
+        throw MessageAborted(reason: reason)
+    }
+
+    private func perform(_ prepared: PreparedRequest, timeoutMilliseconds: Int) async throws(ConnectedContentFailure) -> ConnectedContentResponse {
+        counters.withLock { $0.requests += 1 }
+        var request = HTTPClientRequest(url: prepared.url.text)
+        request.method = prepared.method
+        for (name, value) in prepared.headers { request.headers.add(name: name, value: value) }
+        if let body = prepared.body { request.body = .bytes(ByteBuffer(string: body)) }
+        let limit = configuration.maxResponseBytes
+        do {
+            let response = try await client.execute(request, deadline: .now() + .milliseconds(Int64(timeoutMilliseconds)))
+            if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > limit {
+                throw ConnectedContentFailure("the response is \(length) bytes, over the \(limit)-byte limit", kind: .tooLarge, status: Int(response.status.code))
+            }
+            let body = try await response.body.collect(upTo: limit)
+            return ConnectedContentResponse(
+                statusCode: Int(response.status.code), body: Array(buffer: body), contentType: response.headers.first(name: "content-type"))
+        } catch let failure as ConnectedContentFailure {
+            throw failure
+        } catch is NIOTooManyBytesError {
+            throw ConnectedContentFailure("the response is larger than the \(limit)-byte limit; reading stopped", kind: .tooLarge)
+        } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
+            throw ConnectedContentFailure("no complete response within \(timeoutMilliseconds) ms", kind: .timeout)
+        } catch {
+            throw ConnectedContentFailure("the request failed: \(error)", kind: .network)
+        }
+    }
+
+    private static func describe(status: Int) -> String {
+        switch status {
+        case 300..<400: return "HTTP \(status) (redirects are not followed)"
+        default: return "HTTP \(status)"
+        }
+    }
+
+    private func settings(for workspaceID: Int64) async throws -> (ConnectedContentSettings, HostAllowlist) {
+        let now = ContinuousClock.now
+        if let cached = settingsCache.withLock({ $0[workspaceID] }), now - cached.readAt < .seconds(5) {
+            return (cached.settings, cached.allowlist)
+        }
+        let settings = try await settingsStore?.settings(workspaceID: workspaceID) ?? configuration.defaultSettings
+        let allowlist = HostAllowlist(entries: settings.allowedHosts.compactMap { try? HostAllowlist.parse($0) })
+        settingsCache.withLock { $0[workspaceID] = (settings, allowlist, now) }
+        return (settings, allowlist)
+    }
+
+    private func recordFailure(
+        _ failure: ConnectedContentFailure, url: String, duration started: ContinuousClock.Instant?, context: ConnectedContentContext
+    ) async {
+        await record(
+            type: "connected_content_failure", reason: failure.reason, url: url, status: failure.status,
+            duration: started.map { Self.milliseconds(since: $0) }, context: context)
+    }
+
+    private func record(type: String, reason: String, url: String, status: Int?, duration: Int?, context: ConnectedContentContext) async {
+        counters.withLock { $0.failures += 1 }
+        let entry = ActivityLogEntry(
+            workspaceID: context.workspaceID, time: BrazeTime.epochMilliseconds(clock.now()), type: type, campaignID: context.campaignID,
+            variant: context.variant, externalID: context.externalID, channel: context.channel, url: url, status: status,
+            durationMilliseconds: duration, reason: reason)
+        guard let activityLog else {
+            logger.warning("connected_content failed", metadata: ["url": "\(url)", "reason": "\(reason)"])
+            return
+        }
+        do {
+            try await activityLog.record([entry])
+        } catch {
+            logger.error("cannot write the activity log", metadata: ["error": "\(error)", "reason": "\(reason)"])
+        }
+    }
+
+    private static func milliseconds(since start: ContinuousClock.Instant) -> Int {
+        let elapsed = ContinuousClock.now - start
+        return Int(elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+/// A request ready to send: URL encoded and checked, headers final (credential applied).
+struct PreparedRequest: Sendable {
+    let url: ConnectedContentURL
+    let method: HTTPMethod
+    let headers: [(String, String)]
+    let body: String?
+    let credentialName: String?
+
+    /// Workspace plus a SHA-256 of everything that changes the answer: method, URL, headers, credential, body.
+    func cacheKey(workspaceID: Int64) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data("\(method.rawValue)\n\(url.text)\n".utf8))
+        for (name, value) in headers.sorted(by: { $0.0.lowercased() < $1.0.lowercased() }) where name != "Authorization" {
+            hasher.update(data: Data("\(name.lowercased()):\(value)\n".utf8))
+        }
+        hasher.update(data: Data("credential:\(credentialName ?? "")\n".utf8))
+        if let body { hasher.update(data: Data(body.utf8)) }
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return "cc1:\(workspaceID):\(digest)"
+    }
+}
+
+/// Binds the service to one render's context.
+struct ServiceFetcher: ConnectedContentFetcher {
+    let service: ConnectedContentService
+    let context: ConnectedContentContext
+
+    func fetch(_ request: ConnectedContentRequest) async throws -> ConnectedContentResponse {
+        try await service.fetch(request, context: context)
+    }
+}
