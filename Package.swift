@@ -135,7 +135,9 @@ let package = Package(
             dependencies: [
                 "BeckonStorage", "BeckonSQLite", "BeckonPostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -176,6 +178,7 @@ let package = Package(
             dependencies: [
                 "BeckonConnectedContent", "BeckonCore", "BeckonStorage", "BeckonTestSupport", "Liquid",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,3 +1,4 @@
+import BeckonConnectedContent
 import BeckonCore
 import BeckonSegments
 import BeckonStorage
@@ -8,7 +9,8 @@ import Logging
 /// endpoint, `/health` and `/metrics`.
 ///
 /// ```swift
-/// let api = BeckonAPI(database: db, workspaces: workspaces, users: users, segments: segments, clock: SystemClock())
+/// let api = BeckonAPI(database: db, workspaces: workspaces, users: users, segments: segments,
+///                      connectedContent: connectedContent, clock: SystemClock())
 /// let router = api.makeRouter()
 /// ```
 public struct BeckonAPI: Sendable {
@@ -16,6 +18,7 @@ public struct BeckonAPI: Sendable {
     let workspaces: WorkspaceStore
     let users: UserStore
     let segments: SegmentService
+    let connectedContent: ConnectedContentComponents
     let clock: any BeckonClock
     let configuration: APIConfiguration
     let authenticator: Authenticator
@@ -23,13 +26,14 @@ public struct BeckonAPI: Sendable {
 
     /// - Parameter metricsText: renders `/metrics` (Prometheus text exposition).
     public init(
-        database: any SQLDatabase, workspaces: WorkspaceStore, users: UserStore, segments: SegmentService, clock: any BeckonClock,
-        configuration: APIConfiguration = APIConfiguration(), metricsText: @escaping @Sendable () async -> String = { "" }
+        database: any SQLDatabase, workspaces: WorkspaceStore, users: UserStore, segments: SegmentService,
+        connectedContent: ConnectedContentComponents, clock: any BeckonClock, configuration: APIConfiguration = APIConfiguration(), metricsText: @escaping @Sendable () async -> String = { "" }
     ) {
         self.database = database
         self.workspaces = workspaces
         self.users = users
         self.segments = segments
+        self.connectedContent = connectedContent
         self.clock = clock
         self.configuration = configuration
         self.authenticator = Authenticator(
@@ -49,6 +53,7 @@ public struct BeckonAPI: Sendable {
         addSegmentablePropertyRoutes(to: router)
         addSegmentRoutes(to: router)
         addLiquidRoutes(to: router)
+        addConnectedContentRoutes(to: router)
         return router
     }
 

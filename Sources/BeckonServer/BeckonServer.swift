@@ -1,4 +1,5 @@
 import BeckonAPI
+import BeckonConnectedContent
 import BeckonCore
 import BeckonPostgres
 import BeckonSQLite
@@ -68,20 +69,53 @@ public enum BeckonServer {
         }
     }
 
+    /// The key sealing stored credentials: `BECKON_SECRET_KEY`, else the data folder's key file
+    /// (created with mode 0600 when missing).
+    public static func secretBox(_ configuration: ServerConfiguration) throws -> SecretBox {
+        if let key = configuration.secretKey { return try SecretBox(base64Key: key) }
+        let path = configuration.secretKeyPath
+        if let data = FileManager.default.contents(atPath: path) {
+            return try SecretBox(base64Key: String(decoding: data, as: UTF8.self))
+        }
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let key = SecretBox.generateKey()
+        guard FileManager.default.createFile(atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else { throw AdminError("cannot write the secret key file \(path)") }
+        return try SecretBox(base64Key: key)
+    }
+
+    /// Connected Content over `database`, allowlisting the configured hosts and Beckon's own URL.
+    /// Call `service.shutdown()` when done.
+    public static func makeConnectedContent(
+        _ configuration: ServerConfiguration, database: any SQLDatabase, clock: any BeckonClock, logger: Logger
+    ) throws -> ConnectedContentComponents {
+        var settings = ConnectedContentConfiguration()
+        var hosts = try HostAllowlist(parsing: configuration.allowedHosts)
+        if let own = URLComponents(string: configuration.effectivePublicURL), let host = own.host, !host.isEmpty {
+            let port = own.port ?? (own.scheme == "https" ? 443 : 80)
+            hosts = hosts.union(HostAllowlist(entries: [try HostAllowlist.parse(host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")]))
+        }
+        settings.allowedHosts = hosts
+        return ConnectedContentComponents(
+            database: database, secrets: try secretBox(configuration), clock: clock, configuration: settings, logger: logger)
+    }
+
     /// The Hummingbird application serving Beckon's API on `host:port`.
     public static func makeApplication(
-        _ configuration: ServerConfiguration, stores: Stores, clock: any BeckonClock, logger: Logger,
-        metricsText: @escaping @Sendable () async -> String
+        _ configuration: ServerConfiguration, stores: Stores, connectedContent: ConnectedContentComponents, clock: any BeckonClock,
+        logger: Logger, metricsText: @escaping @Sendable () async -> String
     ) -> some ApplicationProtocol {
         let api = BeckonAPI(
-            database: stores.database, workspaces: stores.workspaces, users: stores.users, segments: stores.segments, clock: clock,
-            metricsText: metricsText)
+            database: stores.database, workspaces: stores.workspaces, users: stores.users, segments: stores.segments,
+            connectedContent: connectedContent, clock: clock, metricsText: metricsText)
         let snapshots = SegmentSnapshotService(segments: stores.segments, database: stores.database, clock: clock, logger: logger)
         let statistics = QueryStatisticsService(database: stores.database, logger: logger)
+        let retention = ActivityLogRetentionService(
+            activityLog: connectedContent.activityLog, retentionDays: configuration.activityLogRetentionDays, clock: clock, logger: logger)
         return Application(
             router: api.makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Beckon"),
-            services: [snapshots, statistics],
+            services: [snapshots, statistics, retention],
             logger: logger)
     }
 }

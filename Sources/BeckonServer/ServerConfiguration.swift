@@ -16,11 +16,32 @@ public struct ServerConfiguration: Sendable {
     /// `FULL` makes SQLite commits survive power loss, not only a process crash.
     public var sqliteSynchronousFull = false
     public var postgresConnections = 8
+    /// `host` or `host:port` entries every workspace's Connected Content and webhooks may call
+    /// beyond public addresses on ports 80/443 (`--allow-host`, `BECKON_ALLOW_HOSTS`).
+    public var allowedHosts: [String] = []
+    /// Where clients reach this server; its host and port are allowlisted so templates can call
+    /// Beckon's own REST API. Defaults to `http://host:port` (127.0.0.1 when listening on all addresses).
+    public var publicURL: String?
+    /// Base64 32-byte key sealing stored credentials (`BECKON_SECRET_KEY`); when `nil`, a key file
+    /// in the data folder is used, created on first start.
+    public var secretKey: String?
+    /// Days the message activity log keeps entries.
+    public var activityLogRetentionDays = 30
 
     public init() {}
 
     /// The SQLite file inside the data folder.
     public var sqlitePath: String { (dataDirectory as NSString).appendingPathComponent("beckon.sqlite") }
+
+    /// The key file sealing stored credentials when `BECKON_SECRET_KEY` is not set (mode 0600).
+    public var secretKeyPath: String { (dataDirectory as NSString).appendingPathComponent("secret-key") }
+
+    /// The URL templates use to call this server.
+    public var effectivePublicURL: String {
+        if let publicURL { return publicURL }
+        let shownHost = ["0.0.0.0", "::", ""].contains(host) ? "127.0.0.1" : host
+        return "http://\(shownHost.contains(":") ? "[\(shownHost)]" : shownHost):\(port)"
+    }
 
     /// Where the first-start admin key is written (mode 0600).
     public var adminKeyPath: String { (dataDirectory as NSString).appendingPathComponent("admin-api-key") }

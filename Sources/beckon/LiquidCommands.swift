@@ -1,4 +1,7 @@
 import ArgumentParser
+import BeckonConnectedContent
+import BeckonCore
+import BeckonStorage
 import Foundation
 import Liquid
 
@@ -15,6 +18,38 @@ struct LiquidInputOptions: ParsableArguments {
     var data: String
     @Option(help: "Folder of partials for render/include: one NAME.liquid file per partial.") var partials: String?
     @Flag(help: "Strict parsing and rendering (Braze renders lax).") var strict = false
+    @Option(
+        name: .customLong("allow-host"),
+        help: "HOST or HOST:PORT that connected_content may call beyond public addresses on ports 80/443 (repeatable; a host without a port allows every port).")
+    var allowHosts: [String] = []
+    @Option(name: .customLong("timeout-ms"), help: "Connected Content timeout in milliseconds.") var timeoutMilliseconds = 2_000
+
+    /// Reads the files and runs `body` with live Connected Content (closed afterwards).
+    func withInput<T: Sendable>(
+        _ body: (_ source: String, _ context: LiquidObject, _ environment: RenderEnvironment, _ service: ConnectedContentService) async throws -> T
+    ) async throws -> T {
+        var (source, context, environment) = try load()
+        var configuration = ConnectedContentConfiguration()
+        do {
+            configuration.allowedHosts = try HostAllowlist(parsing: allowHosts)
+        } catch {
+            throw ValidationError("--allow-host: \(error.description)")
+        }
+        guard ConnectedContentSettings.timeoutRange.contains(timeoutMilliseconds) else {
+            throw ValidationError("--timeout-ms must be \(ConnectedContentSettings.timeoutRange.lowerBound) to \(ConnectedContentSettings.timeoutRange.upperBound)")
+        }
+        configuration.defaultSettings.timeoutMilliseconds = timeoutMilliseconds
+        let service = ConnectedContentService(configuration: configuration, clock: SystemClock(), logger: CommandLogging.makeLogger())
+        environment.fetcher = service.fetcher(for: ConnectedContentContext(workspaceID: 0, channel: "cli"))
+        do {
+            let result = try await body(source, context, environment, service)
+            try await service.shutdown()
+            return result
+        } catch {
+            try? await service.shutdown()
+            throw error
+        }
+    }
 
     /// Reads the files; errors name the file and the problem.
     func load() throws -> (source: String, context: LiquidObject, environment: RenderEnvironment) {
@@ -63,18 +98,22 @@ struct LiquidRenderCommand: AsyncParsableCommand {
     @OptionGroup var input: LiquidInputOptions
 
     func run() async throws {
-        let (source, context, environment) = try input.load()
-        do {
-            let template = try Template.parse(source, options: Template.ParseOptions(strict: input.strict))
-            let output = try await template.render(context, environment: environment)
-            FileHandle.standardOutput.write(Data(output.utf8))
-        } catch let aborted as MessageAborted {
-            FileHandle.standardError.write(Data("message aborted: \(aborted.reason ?? "{% abort_message %} called")\n".utf8))
-            throw ExitCode(3)
-        } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(1)
+        let strict = input.strict
+        let exitCode: Int32 = try await input.withInput { source, context, environment, _ in
+            do {
+                let template = try Template.parse(source, options: Template.ParseOptions(strict: strict))
+                let output = try await template.render(context, environment: environment)
+                FileHandle.standardOutput.write(Data(output.utf8))
+                return 0
+            } catch let aborted as MessageAborted {
+                FileHandle.standardError.write(Data("message aborted: \(aborted.reason ?? "{% abort_message %} called")\n".utf8))
+                return 3
+            } catch {
+                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                return 1
+            }
         }
+        if exitCode != 0 { throw ExitCode(exitCode) }
     }
 }
 
@@ -88,21 +127,24 @@ struct BenchLiquidCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
-        let (source, context, environment) = try input.load()
         let options = Template.ParseOptions(strict: input.strict)
-        let parseRuns = 200
-        let parseStart = ContinuousClock.now
-        var template = try Template.parse(source, options: options)
-        for _ in 1..<parseRuns { template = try Template.parse(source, options: options) }
-        let parseMicroseconds = Self.seconds(ContinuousClock.now - parseStart) * 1_000_000 / Double(parseRuns)
-        _ = try await template.render(context, environment: environment)
-        let start = ContinuousClock.now
-        for _ in 0..<iterations { _ = try await template.render(context, environment: environment) }
-        let elapsed = Self.seconds(ContinuousClock.now - start)
-        let result: LiquidValue = [
-            "renders_per_second": .double((Double(iterations) / elapsed).rounded()), "parse_microseconds": .double((parseMicroseconds * 10).rounded() / 10),
-            "iterations": .int(iterations),
-        ]
+        let iterations = iterations
+        let result: LiquidValue = try await input.withInput { source, context, environment, service in
+            let parseRuns = 200
+            let parseStart = ContinuousClock.now
+            var template = try Template.parse(source, options: options)
+            for _ in 1..<parseRuns { template = try Template.parse(source, options: options) }
+            let parseMicroseconds = Self.seconds(ContinuousClock.now - parseStart) * 1_000_000 / Double(parseRuns)
+            _ = try await template.render(context, environment: environment)
+            let start = ContinuousClock.now
+            for _ in 0..<iterations { _ = try await template.render(context, environment: environment) }
+            let elapsed = Self.seconds(ContinuousClock.now - start)
+            return [
+                "renders_per_second": .double((Double(iterations) / elapsed).rounded()),
+                "parse_microseconds": .double((parseMicroseconds * 10).rounded() / 10), "iterations": .int(iterations),
+                "connected_content_requests": .int(service.statistics.requests),
+            ]
+        }
         print(CommandJSON.text(result))
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BeckonConnectedContent
 import BeckonCore
 import BeckonServer
 import BeckonStorage
@@ -28,6 +29,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("demo-users"), help: "Users in the demo dataset.")
     var demoUsers = 10_000
 
+    @Option(
+        name: .customLong("allow-host"),
+        help: "HOST or HOST:PORT that Connected Content may call beyond public addresses on ports 80/443, for every workspace (repeatable; env BECKON_ALLOW_HOSTS, comma-separated).")
+    var allowHosts: [String] = []
+
+    @Option(name: .customLong("public-url"), help: "The URL clients use to reach this server; templates may call it (env BECKON_PUBLIC_URL).")
+    var publicURL: String?
+
     func run() async throws {
         var configuration = ServerConfiguration()
         try database.apply(to: &configuration)
@@ -41,6 +50,13 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.demo = demo
         guard demoUsers >= 1, demoUsers <= 5_000_000 else { throw ValidationError("--demo-users must be 1 to 5,000,000") }
         configuration.demoUsers = demoUsers
+        let environmentHosts = (environment["BECKON_ALLOW_HOSTS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        configuration.allowedHosts = allowHosts + environmentHosts.filter { !$0.isEmpty }
+        configuration.publicURL = publicURL ?? environment["BECKON_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        if let url = configuration.publicURL, URLComponents(string: url)?.host?.isEmpty ?? true {
+            throw ValidationError("--public-url must be an absolute URL such as https://beckon.example.com, got '\(url)'")
+        }
+        configuration.secretKey = environment["BECKON_SECRET_KEY"].flatMap { $0.isEmpty ? nil : $0 }
 
         let logger = CommandLogging.makeLogger()
         let registry = PrometheusCollectorRegistry()
@@ -66,14 +82,25 @@ struct ServeCommand: AsyncParsableCommand {
             say("--demo ignored: the database already has data.")
         }
         say("Beckon listening on http://\(configuration.host):\(configuration.port)")
+        let connectedContent: ConnectedContentComponents
+        do {
+            connectedContent = try BeckonServer.makeConnectedContent(configuration, database: db, clock: clock, logger: logger)
+        } catch let error as HostAllowlistError {
+            throw ValidationError("--allow-host / BECKON_ALLOW_HOSTS: \(error.description)")
+        } catch let error as SecretBoxError {
+            throw ValidationError("BECKON_SECRET_KEY or \(configuration.secretKeyPath): \(error.description)")
+        }
         let app = BeckonServer.makeApplication(
-            configuration, stores: stores, clock: clock, logger: logger, metricsText: { registry.emitToString() })
+            configuration, stores: stores, connectedContent: connectedContent, clock: clock, logger: logger,
+            metricsText: { registry.emitToString() })
         do {
             try await app.runService()
         } catch {
+            try? await connectedContent.service.shutdown()
             try? await db.close()
             throw error
         }
+        try await connectedContent.service.shutdown()
         try await db.close()
     }
 }

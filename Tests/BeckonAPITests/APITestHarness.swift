@@ -1,4 +1,5 @@
 import BeckonAPI
+import BeckonConnectedContent
 import BeckonCore
 import BeckonSegments
 import BeckonStorage
@@ -6,6 +7,7 @@ import BeckonTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import NIOFoundationCompat
 import Testing
@@ -20,11 +22,13 @@ struct APIHarness {
     let workspaces: WorkspaceStore
     let users: UserStore
     let segments: SegmentService
+    let connectedContent: ConnectedContentComponents
     let clock: FixedClock
 
     /// Runs `body` against a migrated database with one workspace and an all-permissions key.
     static func run(
         _ kind: TestDatabaseKind, configuration: APIConfiguration = APIConfiguration(),
+        connectedContent connectedContentConfiguration: ConnectedContentConfiguration = ConnectedContentConfiguration(),
         _ body: @Sendable (APIHarness) async throws -> Void
     ) async throws {
         try await kind.withDatabase { database in
@@ -35,15 +39,24 @@ struct APIHarness {
             let workspace = try await workspaces.createWorkspace(name: "shop", timeZone: "Asia/Seoul")
             let (_, key) = try await workspaces.createAPIKey(workspaceID: workspace.id, name: "admin", permissions: ["all"])
             let segments = SegmentService(database: database, clock: clock, users: users)
+            let connectedContent = ConnectedContentComponents(
+                database: database, secrets: try SecretBox(base64Key: SecretBox.generateKey()), clock: clock,
+                configuration: connectedContentConfiguration, logger: Logger(label: "test"))
             let api = BeckonAPI(
-                database: database, workspaces: workspaces, users: users, segments: segments, clock: clock, configuration: configuration,
-                metricsText: { "beckon_test_metric 1\n" })
+                database: database, workspaces: workspaces, users: users, segments: segments, connectedContent: connectedContent,
+                clock: clock, configuration: configuration, metricsText: { "beckon_test_metric 1\n" })
             let app = Application(router: api.makeRouter())
-            try await app.test(.router) { client in
-                try await body(APIHarness(
-                    client: client, adminKey: key, workspace: workspace, workspaces: workspaces, users: users, segments: segments,
-                    clock: clock))
+            do {
+                try await app.test(.router) { client in
+                    try await body(APIHarness(
+                        client: client, adminKey: key, workspace: workspace, workspaces: workspaces, users: users, segments: segments,
+                        connectedContent: connectedContent, clock: clock))
+                }
+            } catch {
+                try await connectedContent.service.shutdown()
+                throw error
             }
+            try await connectedContent.service.shutdown()
         }
     }
 
@@ -63,6 +76,23 @@ struct APIHarness {
         return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
             Self.reply(response)
         }
+    }
+
+    func put(_ path: String, _ body: String, key: String? = nil) async throws -> Reply {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        let usedKey = key ?? adminKey
+        if !usedKey.isEmpty { headers[.authorization] = "Bearer \(usedKey)" }
+        return try await client.execute(uri: path, method: .put, headers: headers, body: ByteBuffer(string: body)) { response in
+            Self.reply(response)
+        }
+    }
+
+    func delete(_ path: String, key: String? = nil) async throws -> Reply {
+        var headers = HTTPFields()
+        let usedKey = key ?? adminKey
+        if !usedKey.isEmpty { headers[.authorization] = "Bearer \(usedKey)" }
+        return try await client.execute(uri: path, method: .delete, headers: headers) { response in Self.reply(response) }
     }
 
     func get(_ path: String, key: String? = nil) async throws -> Reply {

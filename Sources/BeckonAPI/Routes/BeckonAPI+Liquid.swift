@@ -1,3 +1,4 @@
+import BeckonConnectedContent
 import BeckonCore
 import BeckonStorage
 import Foundation
@@ -28,6 +29,8 @@ extension BeckonAPI {
             var environment = RenderEnvironment()
             environment.now = clock.now()
             environment.strict = body["strict"] == .bool(true)
+            environment.fetcher = connectedContent.service.fetcher(
+                for: ConnectedContentContext(workspaceID: key.workspaceID, externalID: body["external_id"]?.stringValue, channel: "preview"))
             if let blocks = body["content_blocks"]?.objectValue {
                 for (name, value) in blocks { environment.contentBlocks[name] = value.stringValue ?? "" }
             }

@@ -41,7 +41,8 @@ public final class Authenticator: Sendable {
                 throw APIError.unauthorized("this API key may not be used from \(context.remoteIP ?? "an unknown address")")
             }
         }
-        guard record.permissions.contains(permission) else {
+        let adminCovers = permission.hasPrefix("beckon.") && record.permissions.contains("beckon.workspace.admin")
+        guard record.permissions.contains(permission) || adminCovers else {
             throw APIError.accessDenied("this API key does not have the '\(permission)' permission")
         }
         try await touch(record)
