@@ -329,11 +329,13 @@ struct PreparedRequest: Sendable {
     let body: String?
     let credentialName: String?
 
-    /// Workspace plus a SHA-256 of everything that changes the answer: method, URL, headers, credential, body.
+    /// Workspace plus a SHA-256 of everything that changes the answer: method, URL, every header
+    /// (`Authorization` included, so a caller never gets a response fetched with another's key),
+    /// credential and body.
     func cacheKey(workspaceID: Int64) -> String {
         var hasher = SHA256()
         hasher.update(data: Data("\(method.rawValue)\n\(url.text)\n".utf8))
-        for (name, value) in headers.sorted(by: { $0.0.lowercased() < $1.0.lowercased() }) where name != "Authorization" {
+        for (name, value) in headers.sorted(by: { $0.0.lowercased() < $1.0.lowercased() }) {
             hasher.update(data: Data("\(name.lowercased()):\(value)\n".utf8))
         }
         hasher.update(data: Data("credential:\(credentialName ?? "")\n".utf8))

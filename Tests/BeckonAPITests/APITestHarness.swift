@@ -24,6 +24,8 @@ struct APIHarness {
     let segments: SegmentService
     let connectedContent: ConnectedContentComponents
     let clock: FixedClock
+    /// The same API, for serving it on a real port (`LocalHTTPServer`).
+    let api: BeckonAPI
 
     /// Runs `body` against a migrated database with one workspace and an all-permissions key.
     static func run(
@@ -50,7 +52,7 @@ struct APIHarness {
                 try await app.test(.router) { client in
                     try await body(APIHarness(
                         client: client, adminKey: key, workspace: workspace, workspaces: workspaces, users: users, segments: segments,
-                        connectedContent: connectedContent, clock: clock))
+                        connectedContent: connectedContent, clock: clock, api: api))
                 }
             } catch {
                 try await connectedContent.service.shutdown()
