@@ -117,6 +117,15 @@ public final class ConnectedContentService: Sendable {
 
     /// One call as the template wrote it; see `ConnectedContentFetcher`.
     public func fetch(_ request: ConnectedContentRequest, context: ConnectedContentContext) async throws -> ConnectedContentResponse {
+        let lifetime = cacheLifetime(request)
+        let key = lifetime.map { _ in Self.cacheKey(request, workspaceID: context.workspaceID) }
+        if let key, let cached = cache.lookup(key, now: clock.now().timeIntervalSince1970) {
+            counters.withLock {
+                $0.calls += 1
+                $0.cacheHits += 1
+            }
+            return cached
+        }
         counters.withLock { $0.calls += 1 }
         let prepared: PreparedRequest
         do {
@@ -125,13 +134,8 @@ public final class ConnectedContentService: Sendable {
             await recordFailure(failure, url: ConnectedContentURL.redacted(request.url), duration: nil, context: context)
             throw failure
         }
-        guard let lifetime = cacheLifetime(request) else {
+        guard let lifetime, let key else {
             return try await send(prepared, retry: request.retry, context: context)
-        }
-        let key = prepared.cacheKey(workspaceID: context.workspaceID)
-        if let cached = cache.lookup(key, now: clock.now().timeIntervalSince1970) {
-            counters.withLock { $0.cacheHits += 1 }
-            return cached
         }
         let (response, joined) = try await singleFlight.run(key) { [self] in
             let response = try await send(prepared, retry: request.retry, context: context)
@@ -143,6 +147,41 @@ public final class ConnectedContentService: Sendable {
         if joined { counters.withLock { $0.coalesced += 1 } }
         return response
     }
+
+    /// Workspace plus a SHA-256 of everything in the call that changes the answer: method, URL,
+    /// every header as written (`Authorization` included, so a caller never gets a response
+    /// fetched with another's key), content type, credential name and body. Computed from the
+    /// call as rendered, so a cache hit costs no URL parsing.
+    static func cacheKey(_ request: ConnectedContentRequest, workspaceID: Int64) -> String {
+        var hasher = SHA256()
+        func add(_ text: String) {
+            var text = text
+            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
+        }
+        add(request.method)
+        add(request.url)
+        for pair in request.headers where pair.count == 2 {
+            add(pair[0].lowercased())
+            add(pair[1])
+        }
+        add(request.contentType ?? "")
+        add(request.basicAuthCredential ?? "")
+        add(request.body ?? "")
+        let digest = hasher.finalize()
+        let hex = String(unsafeUninitializedCapacity: 64) { buffer in
+            var index = 0
+            for byte in digest {
+                buffer[index] = hexDigits[Int(byte >> 4)]
+                buffer[index + 1] = hexDigits[Int(byte & 0x0F)]
+                index += 2
+            }
+            return 64
+        }
+        return "cc1:" + String(workspaceID) + ":" + hex
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Braze: GETs are cached 5 minutes by default, `:cache_max_age` between 5 minutes and 4 hours;
     /// `:no_cache` turns it off; POSTs only when `:cache_max_age` is given.
@@ -182,8 +221,7 @@ public final class ConnectedContentService: Sendable {
             headers.append(("Authorization", credential.authorizationHeader))
         }
         return PreparedRequest(
-            url: url, method: isPost ? .POST : .GET, headers: headers, body: isPost ? request.body : nil,
-            credentialName: request.basicAuthCredential)
+            url: url, method: isPost ? .POST : .GET, headers: headers, body: isPost ? request.body : nil)
     }
 
     private static let tokenBytes = Set("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
@@ -327,22 +365,6 @@ struct PreparedRequest: Sendable {
     let method: HTTPMethod
     let headers: [(String, String)]
     let body: String?
-    let credentialName: String?
-
-    /// Workspace plus a SHA-256 of everything that changes the answer: method, URL, every header
-    /// (`Authorization` included, so a caller never gets a response fetched with another's key),
-    /// credential and body.
-    func cacheKey(workspaceID: Int64) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Data("\(method.rawValue)\n\(url.text)\n".utf8))
-        for (name, value) in headers.sorted(by: { $0.0.lowercased() < $1.0.lowercased() }) {
-            hasher.update(data: Data("\(name.lowercased()):\(value)\n".utf8))
-        }
-        hasher.update(data: Data("credential:\(credentialName ?? "")\n".utf8))
-        if let body { hasher.update(data: Data(body.utf8)) }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        return "cc1:\(workspaceID):\(digest)"
-    }
 }
 
 /// Binds the service to one render's context.

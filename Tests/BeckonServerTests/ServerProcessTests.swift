@@ -19,7 +19,7 @@ struct ServerProcessTests {
         let port: Int
         let output = Pipe()
 
-        init(dataDirectory: URL, adminKey: String?) throws {
+        init(dataDirectory: URL, adminKey: String?, extraEnvironment: [String: String] = [:]) throws {
             port = Int.random(in: 20_000...60_000)
             process.executableURL = ServerProcessTests.binary
             process.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", String(port)]
@@ -27,6 +27,7 @@ struct ServerProcessTests {
             environment["BECKON_ADMIN_KEY"] = adminKey
             environment["DATABASE_URL"] = nil
             environment["BECKON_LOG_LEVEL"] = "warning"
+            environment.merge(extraEnvironment) { _, new in new }
             process.environment = environment
             process.standardOutput = output
             process.standardError = output
@@ -94,6 +95,42 @@ struct ServerProcessTests {
         #expect(status == 201)
         server.terminate()
         #expect(server.process.terminationStatus == 0, "graceful shutdown exits 0")
+    }
+
+    @Test("BECKON_ALLOW_HOSTS and the own URL reach the allowlist; the secret key file is 0600; liquid render --allow-host calls live APIs")
+    func connectedContentWiring() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = "test-admin-key-0123456789"
+        let server = try Server(dataDirectory: directory, adminKey: key, extraEnvironment: ["BECKON_ALLOW_HOSTS": "rank.internal:9000, 10.0.0.7"])
+        defer { server.terminate() }
+        try await server.waitUntilReady()
+        let (status, settings) = try await server.request("GET", "/beckon/v1/connected_content/settings", key: key, body: nil)
+        #expect(status == 200)
+        #expect(settings.contains(#""server_allowed_hosts":["rank.internal:9000","10.0.0.7","127.0.0.1:\#(server.port)"]"#), "\(settings)")
+        let secretFile = directory.appendingPathComponent("secret-key")
+        #expect(try FileManager.default.attributesOfItem(atPath: secretFile.path)[.posixPermissions] as? Int == 0o600)
+        let (created, _) = try await server.request(
+            "POST", "/beckon/v1/connected_content/credentials", key: key, body: #"{"name": "shop", "token": "t0ken"}"#)
+        #expect(created == 201)
+
+        let template = directory.appendingPathComponent("health.liquid")
+        try "[{% connected_content http://127.0.0.1:\(server.port)/health :save h %}{{h.status}}]".write(to: template, atomically: true, encoding: .utf8)
+        let data = directory.appendingPathComponent("data.json")
+        try "{}".write(to: data, atomically: true, encoding: .utf8)
+        func render(_ extra: [String]) throws -> String {
+            let process = Process()
+            process.executableURL = Self.binary
+            process.arguments = ["liquid", "render", "--template", template.path, "--data", data.path] + extra
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = Pipe()
+            try process.run()
+            process.waitUntilExit()
+            return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+        #expect(try render(["--allow-host", "127.0.0.1"]) == "[ok]")
+        #expect(try render([]) == "[]", "a non-standard port on loopback needs --allow-host")
     }
 
     @Test("every write acknowledged with 2xx survives kill -9")

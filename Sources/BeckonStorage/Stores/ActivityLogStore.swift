@@ -88,25 +88,14 @@ public final class ActivityLogStore: Sendable {
     public func entries(workspaceID: Int64, query: ActivityLogQuery) async throws -> [ActivityLogEntry] {
         var conditions = ["workspace_id = ?"]
         var arguments: [SQLValue] = [.integer(workspaceID)]
-        if let campaignID = query.campaignID {
-            conditions.append("campaign_id = ?")
-            arguments.append(.text(campaignID))
-        }
-        if let type = query.type {
-            conditions.append("type = ?")
-            arguments.append(.text(type))
-        }
-        if let externalID = query.externalID {
-            conditions.append("external_id = ?")
-            arguments.append(.text(externalID))
-        }
-        if let since = query.since {
-            conditions.append("time >= ?")
-            arguments.append(.integer(since))
-        }
-        if let beforeID = query.beforeID {
-            conditions.append("id < ?")
-            arguments.append(.integer(beforeID))
+        let filters: [(String, SQLValue?)] = [
+            ("campaign_id = ?", query.campaignID.map { .text($0) }), ("type = ?", query.type.map { .text($0) }),
+            ("external_id = ?", query.externalID.map { .text($0) }), ("time >= ?", query.since.map { .integer($0) }),
+            ("id < ?", query.beforeID.map { .integer($0) }),
+        ]
+        for case let (condition, value?) in filters {
+            conditions.append(condition)
+            arguments.append(value)
         }
         arguments.append(.integer(Int64(max(1, query.limit))))
         let sql = """

@@ -33,16 +33,33 @@ public struct ConnectedContentRequest: Sendable, Hashable {
     }
 }
 
-/// What the remote answered.
+/// What the remote answered; the body is parsed as JSON once, so cached responses are not
+/// parsed again by every render that uses them.
 public struct ConnectedContentResponse: Sendable, Hashable {
-    public var statusCode: Int
-    public var body: [UInt8]
-    public var contentType: String?
+    public let statusCode: Int
+    public let body: [UInt8]
+    public let contentType: String?
+    /// The body as JSON, or `nil` when it is not JSON.
+    public let json: LiquidValue?
+    /// What `:save` assigns (Braze's rules): a 2xx JSON object with `__http_status_code__`
+    /// added, other 2xx JSON as is, `nil` for anything else.
+    public let savedValue: LiquidValue
 
     public init(statusCode: Int, body: [UInt8], contentType: String? = nil) {
         self.statusCode = statusCode
         self.body = body
         self.contentType = contentType
+        let json = try? LiquidValue(json: Data(body))
+        self.json = json
+        switch json {
+        case .object(var object)? where (200..<300).contains(statusCode):
+            object["__http_status_code__"] = .int(statusCode)
+            savedValue = .object(object)
+        case let value? where (200..<300).contains(statusCode):
+            savedValue = value
+        default:
+            savedValue = .nil
+        }
     }
 }
 
@@ -221,20 +238,9 @@ extension Renderer {
             assign(variable, .nil)
             return
         }
-        let success = (200..<300).contains(response.statusCode)
-        if let parsed = try? LiquidValue(json: Data(response.body)) {
-            switch parsed {
-            case .object(var object):
-                if success { object["__http_status_code__"] = .int(response.statusCode) }
-                assign(variable, success ? .object(object) : .nil)
-            case .array:
-                assign(variable, success ? parsed : .nil)
-            default:
-                assign(variable, success ? parsed : .nil)
-            }
-            return
+        assign(variable, response.savedValue)
+        if response.json == nil, (200..<300).contains(response.statusCode), call.save == nil {
+            try write(String(decoding: response.body, as: UTF8.self))
         }
-        assign(variable, .nil)
-        if success, call.save == nil { try write(String(decoding: response.body, as: UTF8.self)) }
     }
 }
