@@ -134,6 +134,30 @@ public final class SegmentService: Sendable {
         }
     }
 
+    /// A page of members' internal ids in id order after `cursor`; no filter means every user of the
+    /// workspace, and `among` narrows to those ids.
+    public func memberIDs(workspaceID: Int64, filter: SegmentFilter?, among: [Int64]? = nil, after cursor: Int64, limit: Int) async throws
+        -> [Int64]
+    {
+        let segmentable = try await users.segmentableProperties(workspaceID: workspaceID)
+        let now = nowMillis
+        return try await database.read { connection in
+            var sql = SQLFragment("SELECT u.id FROM users u WHERE u.workspace_id = ? AND u.id > ?", [.integer(workspaceID), .integer(cursor)])
+            if let among {
+                guard !among.isEmpty else { return [] }
+                sql = sql + SQLFragment(" AND u.id IN (" + among.map { _ in "?" }.joined(separator: ", ") + ")", among.map { .integer($0) })
+            }
+            if let filter {
+                let predicate = try self.compiler(
+                    workspaceID: workspaceID, now: now, scope: .allUsers, segmentable: segmentable, connection: connection
+                ).predicate(filter)
+                sql = sql + SQLFragment(" AND ") + predicate
+            }
+            sql = sql + SQLFragment(" ORDER BY u.id LIMIT ?", [.integer(Int64(limit))])
+            return try connection.query(sql.sql, sql.arguments).compactMap { $0[0].int }
+        }
+    }
+
     /// Whether the user with `externalID` matches the filter now (`false` for unknown users).
     public func contains(workspaceID: Int64, filter: SegmentFilter, externalID: String) async throws -> Bool {
         let segmentable = try await users.segmentableProperties(workspaceID: workspaceID)

@@ -1,6 +1,6 @@
 /// Beckon's schema, oldest migration first. Never edit a released migration: add a new one.
 public enum Schema {
-    public static let migrations: [Migration] = [initial, segments, connectedContent]
+    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns]
 
     /// Workspaces, API keys, profiles, identities, the event and purchase logs and their per-user aggregates.
     static let initial = Migration(version: 1, name: "initial") { dialect in
@@ -179,6 +179,50 @@ public enum Schema {
             "CREATE INDEX activity_log_workspace ON activity_log (workspace_id, id)",
             "CREATE INDEX activity_log_campaign ON activity_log (workspace_id, campaign_id, id)",
             "CREATE INDEX activity_log_time ON activity_log (time)",
+        ]
+    }
+
+    /// Campaigns, their dispatches (one send decision each, with the definition it was made with),
+    /// the durable message queue, and engagement events.
+    static let campaigns = Migration(version: 4, name: "campaigns") { dialect in
+        let id = dialect.autoIncrementPrimaryKey
+        return [
+            """
+            CREATE TABLE campaigns (
+                id TEXT PRIMARY KEY, workspace_id BIGINT NOT NULL, name TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
+                definition TEXT NOT NULL, state TEXT NOT NULL, delivery_type TEXT NOT NULL, next_run_at BIGINT,
+                created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, first_sent_at BIGINT, last_sent_at BIGINT)
+            """,
+            "CREATE INDEX campaigns_workspace ON campaigns (workspace_id, created_at)",
+            "CREATE INDEX campaigns_due ON campaigns (state, next_run_at)",
+            """
+            CREATE TABLE dispatches (
+                id TEXT PRIMARY KEY, workspace_id BIGINT NOT NULL, campaign_id TEXT, kind TEXT NOT NULL, send_id TEXT,
+                definition TEXT NOT NULL, trigger_properties TEXT NOT NULL DEFAULT '{}', recipients TEXT,
+                state TEXT NOT NULL, cursor BIGINT NOT NULL DEFAULT 0, scheduled_at BIGINT NOT NULL,
+                created_at BIGINT NOT NULL, expanded_at BIGINT)
+            """,
+            "CREATE INDEX dispatches_state ON dispatches (state, scheduled_at)",
+            """
+            CREATE TABLE campaign_pacing (
+                campaign_id TEXT PRIMARY KEY, next_slot BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE messages (
+                id TEXT PRIMARY KEY, workspace_id BIGINT NOT NULL, dispatch_id TEXT NOT NULL, campaign_id TEXT,
+                user_id BIGINT NOT NULL, channel TEXT NOT NULL, variant TEXT NOT NULL, state TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0, not_before BIGINT NOT NULL, trigger_properties TEXT,
+                last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX messages_due ON messages (state, not_before)",
+            "CREATE INDEX messages_dispatch ON messages (dispatch_id, state)",
+            """
+            CREATE TABLE engagement_events (
+                id \(id), workspace_id BIGINT NOT NULL, time BIGINT NOT NULL, type TEXT NOT NULL, campaign_id TEXT,
+                dispatch_id TEXT, message_id TEXT, variant TEXT, user_id BIGINT, external_id TEXT, channel TEXT, details TEXT)
+            """,
+            "CREATE INDEX engagement_events_campaign ON engagement_events (workspace_id, campaign_id, type, time)",
+            "CREATE INDEX engagement_events_user ON engagement_events (user_id, time)",
         ]
     }
 }
