@@ -90,10 +90,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Campaigns: definitions, the durable message queue and the send pipeline.
+        .target(
+            name: "BeckonCampaigns",
+            dependencies: [
+                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "Liquid",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "BeckonAPI",
             dependencies: [
-                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "Liquid",
+                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "BeckonCampaigns", "Liquid",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,7 +118,7 @@ let package = Package(
             name: "BeckonServer",
             dependencies: [
                 "BeckonCore", "BeckonStorage", "BeckonSQLite", "BeckonPostgres", "BeckonSegments", "BeckonAPI",
-                "BeckonConnectedContent",
+                "BeckonConnectedContent", "BeckonCampaigns",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -165,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "BeckonAPITests",
             dependencies: [
-                "BeckonAPI", "BeckonServer", "BeckonConnectedContent", "Liquid", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport",
+                "BeckonAPI", "BeckonServer", "BeckonConnectedContent", "BeckonCampaigns", "Liquid", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import BeckonCampaigns
 import BeckonConnectedContent
 import BeckonCore
 import BeckonSegments
@@ -10,7 +11,7 @@ import Logging
 ///
 /// ```swift
 /// let api = BeckonAPI(database: db, workspaces: workspaces, users: users, segments: segments,
-///                      connectedContent: connectedContent, clock: SystemClock())
+///                      connectedContent: connectedContent, campaigns: campaigns, clock: SystemClock())
 /// let router = api.makeRouter()
 /// ```
 public struct BeckonAPI: Sendable {
@@ -19,6 +20,7 @@ public struct BeckonAPI: Sendable {
     let users: UserStore
     let segments: SegmentService
     let connectedContent: ConnectedContentComponents
+    let campaigns: CampaignComponents
     let clock: any BeckonClock
     let configuration: APIConfiguration
     let authenticator: Authenticator
@@ -27,13 +29,14 @@ public struct BeckonAPI: Sendable {
     /// - Parameter metricsText: renders `/metrics` (Prometheus text exposition).
     public init(
         database: any SQLDatabase, workspaces: WorkspaceStore, users: UserStore, segments: SegmentService,
-        connectedContent: ConnectedContentComponents, clock: any BeckonClock, configuration: APIConfiguration = APIConfiguration(), metricsText: @escaping @Sendable () async -> String = { "" }
+        connectedContent: ConnectedContentComponents, campaigns: CampaignComponents, clock: any BeckonClock, configuration: APIConfiguration = APIConfiguration(), metricsText: @escaping @Sendable () async -> String = { "" }
     ) {
         self.database = database
         self.workspaces = workspaces
         self.users = users
         self.segments = segments
         self.connectedContent = connectedContent
+        self.campaigns = campaigns
         self.clock = clock
         self.configuration = configuration
         self.authenticator = Authenticator(
@@ -54,6 +57,7 @@ public struct BeckonAPI: Sendable {
         addSegmentRoutes(to: router)
         addLiquidRoutes(to: router)
         addConnectedContentRoutes(to: router)
+        addCampaignRoutes(to: router)
         return router
     }
 

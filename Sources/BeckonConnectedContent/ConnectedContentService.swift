@@ -183,6 +183,26 @@ public final class ConnectedContentService: Sendable {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// Sends one outbound request (a webhook) under the same network policy, allowlists, timeout
+    /// setting and connection pool as Connected Content, without caching or pacing.
+    public func deliver(
+        method: String, url: String, headers: [(String, String)], body: String?, workspaceID: Int64, timeoutMilliseconds: Int = 10_000
+    ) async throws(ConnectedContentFailure) -> ConnectedContentResponse {
+        let parsed = try ConnectedContentURL(url)
+        let allowlist: HostAllowlist
+        do {
+            allowlist = try await self.settings(for: workspaceID).1
+        } catch {
+            throw ConnectedContentFailure("cannot read the workspace's settings: \(error)", kind: .network)
+        }
+        try await policy.authorize(host: parsed.host, port: parsed.port, workspaceAllowlist: allowlist)
+        let prepared = PreparedRequest(url: parsed, method: HTTPMethod(rawValue: method), headers: headers, body: body)
+        return try await perform(prepared, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// `url` safe to log: no user-info, secret-looking query values replaced.
+    public static func redact(_ url: String) -> String { ConnectedContentURL.redacted(url) }
+
     /// Braze: GETs are cached 5 minutes by default, `:cache_max_age` between 5 minutes and 4 hours;
     /// `:no_cache` turns it off; POSTs only when `:cache_max_age` is given.
     func cacheLifetime(_ request: ConnectedContentRequest) -> Double? {

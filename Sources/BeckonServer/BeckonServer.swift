@@ -1,4 +1,5 @@
 import BeckonAPI
+import BeckonCampaigns
 import BeckonConnectedContent
 import BeckonCore
 import BeckonPostgres
@@ -105,9 +106,12 @@ public enum BeckonServer {
         _ configuration: ServerConfiguration, stores: Stores, connectedContent: ConnectedContentComponents, clock: any BeckonClock,
         logger: Logger, metricsText: @escaping @Sendable () async -> String
     ) -> some ApplicationProtocol {
+        let campaigns = CampaignComponents(
+            database: stores.database, users: stores.users, segments: stores.segments, connectedContent: connectedContent, clock: clock,
+            logger: logger)
         let api = BeckonAPI(
             database: stores.database, workspaces: stores.workspaces, users: stores.users, segments: stores.segments,
-            connectedContent: connectedContent, clock: clock, metricsText: metricsText)
+            connectedContent: connectedContent, campaigns: campaigns, clock: clock, metricsText: metricsText)
         let snapshots = SegmentSnapshotService(segments: stores.segments, database: stores.database, clock: clock, logger: logger)
         let statistics = QueryStatisticsService(database: stores.database, logger: logger)
         let retention = ActivityLogRetentionService(
@@ -115,7 +119,7 @@ public enum BeckonServer {
         return Application(
             router: api.makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Beckon"),
-            services: [snapshots, statistics, retention],
+            services: [snapshots, statistics, retention, campaigns.pipeline],
             logger: logger)
     }
 }

@@ -1,4 +1,5 @@
 import BeckonAPI
+import BeckonCampaigns
 import BeckonConnectedContent
 import BeckonCore
 import BeckonSegments
@@ -23,6 +24,7 @@ struct APIHarness {
     let users: UserStore
     let segments: SegmentService
     let connectedContent: ConnectedContentComponents
+    let campaigns: CampaignComponents
     let clock: FixedClock
     /// The same API, for serving it on a real port (`LocalHTTPServer`).
     let api: BeckonAPI
@@ -44,15 +46,21 @@ struct APIHarness {
             let connectedContent = ConnectedContentComponents(
                 database: database, secrets: try SecretBox(base64Key: SecretBox.generateKey()), clock: clock,
                 configuration: connectedContentConfiguration, logger: Logger(label: "test"))
+            var pipeline = SendPipelineConfiguration()
+            pipeline.retryBaseMilliseconds = 1_000
+            pipeline.webhookTimeoutMilliseconds = 2_000
+            let campaigns = CampaignComponents(
+                database: database, users: users, segments: segments, connectedContent: connectedContent, clock: clock,
+                configuration: pipeline, logger: Logger(label: "test"))
             let api = BeckonAPI(
                 database: database, workspaces: workspaces, users: users, segments: segments, connectedContent: connectedContent,
-                clock: clock, configuration: configuration, metricsText: { "beckon_test_metric 1\n" })
+                campaigns: campaigns, clock: clock, configuration: configuration, metricsText: { "beckon_test_metric 1\n" })
             let app = Application(router: api.makeRouter())
             do {
                 try await app.test(.router) { client in
                     try await body(APIHarness(
                         client: client, adminKey: key, workspace: workspace, workspaces: workspaces, users: users, segments: segments,
-                        connectedContent: connectedContent, clock: clock, api: api))
+                        connectedContent: connectedContent, campaigns: campaigns, clock: clock, api: api))
                 }
             } catch {
                 try await connectedContent.service.shutdown()

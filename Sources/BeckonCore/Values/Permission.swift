@@ -28,7 +28,7 @@ public enum Permission {
         "preference_center.get", "preference_center.list", "preference_center.update",
         "preference_center.user.get",
         "beckon.workspace.admin", "beckon.liquid.preview", "beckon.segments.read", "beckon.segments.write",
-        "beckon.connected_content.admin", "beckon.activity_log.read",
+        "beckon.connected_content.admin", "beckon.activity_log.read", "beckon.campaigns.read", "beckon.campaigns.write",
     ]
 
     private static let known = Set(all)

@@ -20,3 +20,16 @@ extension UserStore {
         }
     }
 }
+
+extension UserStore {
+    /// Each user's IANA time zone, where set.
+    public func timeZones(ids: [Int64]) async throws -> [Int64: String] {
+        guard !ids.isEmpty else { return [:] }
+        return try await database.read { connection in
+            let placeholders = ids.map { _ in "?" }.joined(separator: ", ")
+            let rows = try connection.query(
+                "SELECT id, time_zone FROM users WHERE time_zone IS NOT NULL AND id IN (\(placeholders))", ids.map { .integer($0) })
+            return Dictionary(rows.compactMap { row in row[0].int.flatMap { id in row[1].string.map { (id, $0) } } }) { first, _ in first }
+        }
+    }
+}

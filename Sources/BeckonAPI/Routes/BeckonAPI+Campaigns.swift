@@ -1,0 +1,235 @@
+import BeckonCampaigns
+import BeckonCore
+import BeckonStorage
+import Foundation
+import Hummingbird
+
+extension BeckonAPI {
+    /// Beckon's campaign endpoints (`/beckon/v1/campaigns…`) and Braze's `/campaigns/list`,
+    /// `/campaigns/details` and `/campaigns/trigger/send`.
+    func addCampaignRoutes(to router: Router<BeckonRequestContext>) {
+        let read = "beckon.campaigns.read"
+        let write = "beckon.campaigns.write"
+        router.post("/beckon/v1/campaigns") { request, context -> Response in
+            let (key, body) = try await authorizedJSON(request, context: context, permission: write)
+            let campaign = try await withCampaignErrors { try await campaigns.store.create(workspaceID: key.workspaceID, body: body) }
+            return JSONResponse.make(Self.campaignJSON(campaign), status: .created)
+        }
+        router.get("/beckon/v1/campaigns") { request, context -> Response in
+            let key = try await authenticator.authorize(request, context: context, permission: read)
+            let page = try Self.intParameter(request, "page", default: 0, range: 0...1_000_000)
+            let list = try await campaigns.store.list(workspaceID: key.workspaceID, page: page, includeArchived: true, newestFirst: false)
+            return JSONResponse.make(.object(["message": .string("success"), "campaigns": .array(list.map(Self.campaignJSON))]))
+        }
+        router.get("/beckon/v1/campaigns/{id}") { request, context -> Response in
+            let key = try await authenticator.authorize(request, context: context, permission: read)
+            let campaign = try await withCampaignErrors {
+                try await campaigns.store.campaign(workspaceID: key.workspaceID, id: try context.parameters.require("id"))
+            }
+            let counts = try await campaigns.queue.messageCounts(campaignID: campaign.id)
+            var json = Self.campaignJSON(campaign).objectValue ?? [:]
+            json["messages_by_state"] = .object(counts.mapValues { .int(Int64($0)) })
+            return JSONResponse.make(.object(json))
+        }
+        router.put("/beckon/v1/campaigns/{id}") { request, context -> Response in
+            let (key, body) = try await authorizedJSON(request, context: context, permission: write)
+            let campaign = try await withCampaignErrors {
+                try await campaigns.store.update(workspaceID: key.workspaceID, id: try context.parameters.require("id"), body: body)
+            }
+            return JSONResponse.make(Self.campaignJSON(campaign))
+        }
+        router.delete("/beckon/v1/campaigns/{id}") { request, context -> Response in
+            let key = try await authenticator.authorize(request, context: context, permission: write)
+            try await withCampaignErrors { try await campaigns.store.delete(workspaceID: key.workspaceID, id: try context.parameters.require("id")) }
+            return JSONResponse.make(.object(["message": .string("success")]))
+        }
+        for action in ["launch", "pause", "archive"] {
+            router.post("/beckon/v1/campaigns/{id}/\(action)") { request, context -> Response in
+                let key = try await authenticator.authorize(request, context: context, permission: write)
+                let id = try context.parameters.require("id")
+                let campaign = try await withCampaignErrors {
+                    switch action {
+                    case "launch": return try await campaigns.store.launch(workspaceID: key.workspaceID, id: id)
+                    case "pause": return try await campaigns.store.pause(workspaceID: key.workspaceID, id: id)
+                    default: return try await campaigns.store.archive(workspaceID: key.workspaceID, id: id)
+                    }
+                }
+                return JSONResponse.make(Self.campaignJSON(campaign))
+            }
+        }
+
+        router.get("/campaigns/list") { request, context -> Response in
+            let key = try await authenticator.authorize(request, context: context, permission: "campaigns.list")
+            let page = try Self.intParameter(request, "page", default: 0, range: 0...1_000_000)
+            let parameters = request.uri.queryParameters
+            let direction = parameters["sort_direction"].map(String.init) ?? "asc"
+            guard direction == "asc" || direction == "desc" else { throw APIError.badRequest(["'sort_direction' must be 'asc' or 'desc'"]) }
+            let includeArchived = parameters["include_archived"].map { $0 == "true" } ?? false
+            let editedAfter = try Self.timeParameter(request, "last_edit.time[gt]").map(BrazeTime.epochMilliseconds)
+            let list = try await campaigns.store.list(
+                workspaceID: key.workspaceID, page: page, includeArchived: includeArchived, newestFirst: direction == "desc",
+                editedAfter: editedAfter)
+            return JSONResponse.make(.object([
+                "message": .string("success"),
+                "campaigns": .array(list.map { campaign in
+                    .object([
+                        "id": .string(campaign.id), "last_edited": .string(BrazeTime.format(epochMilliseconds: campaign.updatedAt)),
+                        "name": .string(campaign.name), "is_api_campaign": .bool(campaign.deliveryType == "api_triggered"),
+                        "tags": .array(campaign.tags.map(JSONValue.string)),
+                    ])
+                }),
+            ]))
+        }
+        router.get("/campaigns/details") { request, context -> Response in
+            let key = try await authenticator.authorize(request, context: context, permission: "campaigns.details")
+            guard let id = request.uri.queryParameters["campaign_id"].map(String.init), !id.isEmpty else {
+                throw APIError.badRequest(["'campaign_id' is required"])
+            }
+            let campaign = try await withCampaignErrors { try await campaigns.store.campaign(workspaceID: key.workspaceID, id: id) }
+            return JSONResponse.make(Self.brazeDetails(campaign))
+        }
+        router.post("/campaigns/trigger/send") { request, context -> Response in
+            let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.send")
+            let trigger = try Self.triggerRequest(body)
+            let campaign = try await withCampaignErrors { try await campaigns.store.campaign(workspaceID: key.workspaceID, id: trigger.campaignID) }
+            guard campaign.deliveryType == "api_triggered" else {
+                throw APIError.badRequest(["campaign_id: campaign \(campaign.id) is not an API-triggered campaign"])
+            }
+            guard campaign.state == .active else {
+                throw APIError.badRequest(["campaign_id: campaign \(campaign.id) is \(campaign.state.rawValue); launch it first"])
+            }
+            var definition = campaign.definition
+            if let audience = trigger.audience, var object = definition.objectValue {
+                var campaignAudience = object["audience"]?.objectValue ?? [:]
+                campaignAudience["filter"] = campaignAudience["filter"].map { .object(["all": .array([$0, audience])]) } ?? audience
+                object["audience"] = .object(campaignAudience)
+                definition = .object(object)
+            }
+            let dispatchID = "dsp_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            try await campaigns.queue.enqueue(
+                id: dispatchID, workspaceID: key.workspaceID, campaignID: campaign.id, kind: "api_triggered", definition: definition,
+                triggerProperties: trigger.properties, recipients: trigger.recipients, scheduledAt: BrazeTime.epochMilliseconds(clock.now()),
+                sendID: trigger.sendID)
+            return JSONResponse.make(.object(["dispatch_id": .string(dispatchID), "message": .string("success")]), status: .created)
+        }
+    }
+
+    /// A validated `/campaigns/trigger/send` body.
+    struct TriggerRequest {
+        let campaignID: String
+        let sendID: String?
+        let properties: JSONValue
+        let audience: JSONValue?
+        /// `nil` for a broadcast.
+        let recipients: JSONValue?
+    }
+
+    static func triggerRequest(_ body: JSONValue) throws -> TriggerRequest {
+        guard let object = body.objectValue else { throw APIError.badRequest(["the body must be a JSON object"]) }
+        var problems: [String] = []
+        let campaignID = object["campaign_id"]?.stringValue ?? ""
+        if campaignID.isEmpty { problems.append("campaign_id: is required") }
+        var sendID: String?
+        if let value = object["send_id"], !value.isNull {
+            if let text = value.stringValue, (1...64).contains(text.count) { sendID = text } else { problems.append("send_id: must be a string of 1 to 64 characters") }
+        }
+        let properties = object["trigger_properties"] ?? .object([:])
+        if properties.objectValue == nil { problems.append("trigger_properties: must be an object") }
+        if properties.serialized().utf8.count > 50 * 1024 { problems.append("trigger_properties: must be at most 50 KB") }
+        let broadcast = object["broadcast"] ?? .bool(false)
+        if broadcast != .bool(true), broadcast != .bool(false) { problems.append("broadcast: must be a boolean") }
+        var audience: JSONValue?
+        if let value = object["audience"], !value.isNull {
+            do {
+                _ = try SegmentFilter.parse(value, path: "audience")
+                audience = value
+            } catch {
+                problems.append("\(error)")
+            }
+        }
+        var recipients: JSONValue?
+        if let value = object["recipients"] {
+            if broadcast == .bool(true) { problems.append("recipients: cannot be given when broadcast is true") }
+            if let list = value.arrayValue, (1...50).contains(list.count) {
+                var normalized: [JSONValue] = []
+                for (index, recipient) in list.enumerated() {
+                    let path = "recipients[\(index)]"
+                    guard let fields = recipient.objectValue else {
+                        problems.append("\(path): must be an object")
+                        continue
+                    }
+                    var identifier: [String: JSONValue] = [:]
+                    if let id = fields["external_user_id"] { identifier["external_id"] = id }
+                    for name in ["user_alias", "braze_id", "email"] { if let value = fields[name] { identifier[name] = value } }
+                    if identifier.count != 1 {
+                        problems.append("\(path): give exactly one of external_user_id, user_alias, braze_id or email")
+                    } else if case .failure(let error) = UserIdentifier.resolve(in: identifier) {
+                        problems.append("\(path).\(error.field): \(error.problem)")
+                    }
+                    if let value = fields["trigger_properties"], value.objectValue == nil { problems.append("\(path).trigger_properties: must be an object") }
+                    if fields["send_to_existing_only"] == .bool(false) || fields["attributes"] != nil {
+                        problems.append("\(path): creating or updating users in a trigger (send_to_existing_only: false, attributes) is not supported yet; use /users/track first")
+                    }
+                    var entry: [String: JSONValue] = ["identifier": .object(identifier)]
+                    if let value = fields["trigger_properties"] { entry["trigger_properties"] = value }
+                    normalized.append(.object(entry))
+                }
+                recipients = .array(normalized)
+            } else {
+                problems.append("recipients: must be an array of 1 to 50 recipients")
+            }
+        } else if broadcast != .bool(true) {
+            problems.append("recipients: are required unless broadcast is true")
+        }
+        guard problems.isEmpty else { throw APIError.badRequest(problems) }
+        return TriggerRequest(campaignID: campaignID, sendID: sendID, properties: properties, audience: audience, recipients: recipients)
+    }
+
+    func withCampaignErrors<T>(_ work: () async throws -> T) async throws -> T {
+        do {
+            return try await work()
+        } catch let error as CampaignError {
+            switch error.kind {
+            case .notFound: throw APIError(.notFound, "Not Found", errors: error.problems)
+            case .invalid: throw APIError.badRequest(error.problems)
+            case .conflict: throw APIError(.conflict, "Conflict", errors: error.problems)
+            }
+        }
+    }
+
+    static func campaignJSON(_ campaign: Campaign) -> JSONValue {
+        func time(_ millis: Int64?) -> JSONValue { millis.map { .string(BrazeTime.format(epochMilliseconds: $0)) } ?? .null }
+        return .object([
+            "message": .string("success"), "campaign_id": .string(campaign.id), "name": .string(campaign.name),
+            "tags": .array(campaign.tags.map(JSONValue.string)), "state": .string(campaign.state.rawValue),
+            "delivery_type": .string(campaign.deliveryType), "definition": campaign.definition, "created_at": time(campaign.createdAt),
+            "updated_at": time(campaign.updatedAt), "next_run_at": time(campaign.nextRunAt), "first_sent_at": time(campaign.firstSentAt),
+            "last_sent_at": time(campaign.lastSentAt),
+        ])
+    }
+
+    /// Braze's `/campaigns/details` shape; message keys are `<campaign id>_<variant name>`.
+    static func brazeDetails(_ campaign: Campaign) -> JSONValue {
+        func time(_ millis: Int64?) -> JSONValue { millis.map { .string(BrazeTime.format(epochMilliseconds: $0)) } ?? .null }
+        var messages: [String: JSONValue] = [:]
+        if let definition = try? CampaignDefinition.parse(campaign.definition) {
+            for variant in definition.variants {
+                messages["\(campaign.id)_\(variant.name)"] = .object([
+                    "channel": .string("webhook"), "name": .string(variant.name), "url": .string(variant.webhook.url),
+                    "body": .string(variant.webhook.body), "type": .string("webhook"), "method": .string(variant.webhook.method),
+                    "headers": .object(variant.webhook.headers.mapValues(JSONValue.string)),
+                ])
+            }
+            if definition.controlPercent > 0 { messages["\(campaign.id)_control"] = .object(["channel": .string("webhook"), "type": .string("control")]) }
+        }
+        return .object([
+            "message": .string("success"), "created_at": time(campaign.createdAt), "updated_at": time(campaign.updatedAt),
+            "archived": .bool(campaign.state == .archived), "draft": .bool(campaign.state == .draft), "enabled": .bool(campaign.state == .active),
+            "has_post_launch_draft": .bool(false), "name": .string(campaign.name), "description": .string(""),
+            "schedule_type": .string(campaign.deliveryType == "scheduled" ? "time_based" : campaign.deliveryType),
+            "channels": .array([.string("webhook")]), "first_sent": time(campaign.firstSentAt), "last_sent": time(campaign.lastSentAt),
+            "tags": .array(campaign.tags.map(JSONValue.string)), "teams": .array([]), "messages": .object(messages),
+            "conversion_behaviors": .array([]),
+        ])
+    }
+}

@@ -1,0 +1,318 @@
+import BeckonConnectedContent
+import BeckonCore
+import BeckonSegments
+import BeckonStorage
+import Foundation
+import Liquid
+import Logging
+import ServiceLifecycle
+
+/// Tuning of the send pipeline.
+public struct SendPipelineConfiguration: Sendable {
+    /// Messages taken from the queue per round.
+    public var batchSize = 500
+    /// Users added to the queue per dispatch per round.
+    public var expansionPageSize = 2_000
+    /// Messages rendered and sent at once.
+    public var concurrency = 64
+    /// Attempts for a webhook that times out or answers 5xx.
+    public var maxAttempts = 5
+    /// The wait before the second attempt; it doubles for each further attempt.
+    public var retryBaseMilliseconds: Int64 = 2_000
+    public var webhookTimeoutMilliseconds = 10_000
+    /// How long an idle pipeline sleeps between rounds.
+    public var pollInterval: Duration = .milliseconds(200)
+
+    public init() {}
+}
+
+/// Turns dispatches into delivered messages: audience in pages → variant or control (stable per
+/// user per campaign) → durable queue (paced by the campaign rate limit) → render (Liquid with the
+/// profile, `api_trigger_properties`, Connected Content) → webhook with the message id as
+/// `Idempotency-Key` → settled with engagement events; every abort and failure goes to the
+/// activity log.
+public final class SendPipeline: Service, Sendable {
+    public let queue: SendQueue
+    let users: UserStore
+    let segments: SegmentService
+    let connectedContent: ConnectedContentComponents
+    let clock: any BeckonClock
+    let configuration: SendPipelineConfiguration
+    let logger: Logger
+
+    public init(
+        database: any SQLDatabase, users: UserStore, segments: SegmentService, connectedContent: ConnectedContentComponents,
+        clock: any BeckonClock, configuration: SendPipelineConfiguration = SendPipelineConfiguration(), logger: Logger
+    ) {
+        queue = SendQueue(database: database, clock: clock)
+        self.users = users
+        self.segments = segments
+        self.connectedContent = connectedContent
+        self.clock = clock
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let recovered = try await queue.recoverInFlight()
+        if recovered > 0 { logger.info("requeued messages a stop left in flight", metadata: ["messages": "\(recovered)"]) }
+        do {
+            try await cancelWhenGracefulShutdown {
+                while true {
+                    var worked = false
+                    do {
+                        worked = try await self.tick()
+                    } catch {
+                        self.logger.error("send pipeline round failed", metadata: ["error": "\(error)"])
+                    }
+                    if !worked { try await Task.sleep(for: self.configuration.pollInterval) }
+                }
+            }
+        } catch is CancellationError {
+            return
+        }
+    }
+
+    /// One round: start due campaigns, add a page of each pending dispatch to the queue, send one
+    /// batch of due messages. Returns whether there was anything to do.
+    @discardableResult
+    public func tick() async throws -> Bool {
+        let started = try await queue.startDueCampaigns()
+        let expanded = try await expandDispatches()
+        let sent = try await deliverBatch()
+        return started + expanded + sent > 0
+    }
+
+    /// Rounds until nothing is due (for tests and the benchmark, with the clock held still).
+    public func drain() async throws {
+        while try await tick() {}
+    }
+
+    // MARK: Expansion
+
+    private func expandDispatches() async throws -> Int {
+        let dispatches = try await queue.pendingDispatches(limit: 20)
+        for dispatch in dispatches { try await expand(dispatch) }
+        return dispatches.count
+    }
+
+    private func expand(_ dispatch: Dispatch) async throws {
+        let definition: CampaignDefinition
+        do {
+            definition = try CampaignDefinition.parse(dispatch.definition)
+        } catch {
+            try await recordActivity(dispatch.workspaceID, type: "dispatch_failure", campaignID: dispatch.campaignID, reason: error.description)
+            try await queue.addMessages([], dispatch: dispatch, channel: "webhook", cursor: dispatch.cursor, finished: true, intervalMilliseconds: nil)
+            return
+        }
+        var among: [Int64]?
+        var recipientProperties: [Int64: JSONValue] = [:]
+        if let recipients = dispatch.recipients?.arrayValue {
+            var ids: [Int64] = []
+            for recipient in recipients {
+                guard let object = recipient["identifier"]?.objectValue, case .success(let identifier) = UserIdentifier.resolve(in: object),
+                    let id = try await users.userID(workspaceID: dispatch.workspaceID, identifier: identifier)
+                else {
+                    if dispatch.cursor == 0 {
+                        try await recordActivity(
+                            dispatch.workspaceID, type: "skipped", campaignID: dispatch.campaignID,
+                            reason: "recipient \(recipient["identifier"]?.serialized() ?? "?") is not a user of this workspace")
+                    }
+                    continue
+                }
+                ids.append(id)
+                if let properties = recipient["trigger_properties"], recipientProperties[id] == nil { recipientProperties[id] = properties }
+            }
+            among = ids
+        }
+        let page = try await segments.memberIDs(
+            workspaceID: dispatch.workspaceID, filter: definition.audience.combinedFilter, among: among, after: dispatch.cursor,
+            limit: configuration.expansionPageSize)
+        var wallClock: String?
+        var userZones: [Int64: String] = [:]
+        var workspaceZone = TimeZone(identifier: "UTC")!
+        if case .scheduled(_, let localTime?) = definition.delivery {
+            wallClock = localTime
+            userZones = try await users.timeZones(ids: page)
+            if let zone = try await WorkspaceStore(database: queue.database, clock: clock).workspace(id: dispatch.workspaceID)?.timeZone {
+                workspaceZone = TimeZone(identifier: zone) ?? workspaceZone
+            }
+        }
+        let campaignKey = dispatch.campaignID ?? dispatch.id
+        let messages = page.map { userID -> SendQueue.NewMessage in
+            let variant = VariantPicker.pick(campaignKey: campaignKey, userID: userID, variants: definition.variants, controlPercent: definition.controlPercent)
+            var notBefore = dispatch.scheduledAt
+            if let wall = wallClock {
+                let zone = userZones[userID].flatMap(TimeZone.init(identifier:)) ?? workspaceZone
+                notBefore = LocalTime.parse(wall, in: zone).map(BrazeTime.epochMilliseconds) ?? dispatch.scheduledAt
+            }
+            var properties = dispatch.triggerProperties.objectValue ?? [:]
+            for (key, value) in recipientProperties[userID]?.objectValue ?? [:] { properties[key] = value }
+            return SendQueue.NewMessage(
+                userID: userID, variant: variant ?? "control", notBefore: notBefore,
+                triggerProperties: properties.isEmpty ? nil : .object(properties), isControl: variant == nil)
+        }
+        try await queue.addMessages(
+            messages, dispatch: dispatch, channel: "webhook", cursor: page.last ?? dispatch.cursor,
+            finished: page.count < configuration.expansionPageSize,
+            intervalMilliseconds: definition.rateLimitPerMinute.map { max(1, 60_000 / Int64($0)) })
+    }
+
+    // MARK: Delivery
+
+    private func deliverBatch() async throws -> Int {
+        let batch = try await queue.claim(limit: configuration.batchSize)
+        guard !batch.isEmpty else { return 0 }
+        let profiles = try await users.profiles(ids: Array(Set(batch.map(\.userID))))
+        let definitions = try await dispatchDefinitions(Set(batch.map(\.dispatchID)))
+        let results = await withTaskGroup(of: (QueuedMessage, String?, MessageOutcome).self) { group in
+            var results: [(message: QueuedMessage, externalID: String?, outcome: MessageOutcome)] = []
+            var iterator = batch.makeIterator()
+            func addNext() {
+                guard let message = iterator.next() else { return }
+                let profile = profiles[message.userID]
+                let definition = definitions[message.dispatchID]
+                group.addTask {
+                    (message, profile?["external_id"]?.stringValue, await self.deliver(message, profile: profile, definition: definition))
+                }
+            }
+            for _ in 0..<configuration.concurrency { addNext() }
+            for await result in group {
+                results.append(result)
+                addNext()
+            }
+            return results
+        }
+        try await queue.settle(results)
+        var entries: [ActivityLogEntry] = []
+        let now = BrazeTime.epochMilliseconds(clock.now())
+        for (message, externalID, outcome) in results {
+            let (type, reason, status): (String, String, Int?)
+            switch outcome {
+            case .delivered, .retry: continue
+            case .aborted(let text): (type, reason, status) = ("abort", text, nil)
+            case .failed(let text, let code): (type, reason, status) = (text.hasPrefix("render error") ? "render_error" : "webhook_failure", text, code)
+            }
+            entries.append(ActivityLogEntry(
+                workspaceID: message.workspaceID, time: now, type: type, campaignID: message.campaignID, variant: message.variant,
+                externalID: externalID, channel: message.channel, status: status, reason: reason))
+        }
+        try await connectedContent.activityLog.record(entries)
+        return batch.count
+    }
+
+    private func dispatchDefinitions(_ ids: Set<String>) async throws -> [String: (CampaignDefinition, String?)] {
+        let ids = Array(ids)
+        let rows = try await queue.database.read { connection in
+            try ids.compactMap { id in try connection.first("SELECT id, definition, send_id FROM dispatches WHERE id = ?", [.text(id)]) }
+        }
+        var definitions: [String: (CampaignDefinition, String?)] = [:]
+        for row in rows {
+            guard let json = SendQueue.json(row[1]), let definition = try? CampaignDefinition.parse(json) else { continue }
+            definitions[row[0].string ?? ""] = (definition, row[2].string)
+        }
+        return definitions
+    }
+
+    private func deliver(_ message: QueuedMessage, profile: JSONValue?, definition: (CampaignDefinition, String?)?) async -> MessageOutcome {
+        guard let profile else { return .failed(reason: "the user no longer exists", status: nil) }
+        guard let (definition, sendID) = definition,
+            let variant = definition.variants.first(where: { $0.name == message.variant }) ?? definition.variants.first
+        else { return .failed(reason: "the dispatch's definition cannot be read", status: nil) }
+        var data: [String: JSONValue] = [
+            "user": profile,
+            "campaign": .object([
+                "api_id": message.campaignID.map(JSONValue.string) ?? .null, "name": .string(definition.name),
+                "dispatch_id": .string(message.dispatchID), "send_id": sendID.map(JSONValue.string) ?? .null,
+                "message_api_id": .string(message.id), "variant_name": .string(message.variant),
+            ]),
+        ]
+        if let properties = message.triggerProperties { data["api_trigger_properties"] = properties }
+        var environment = RenderEnvironment()
+        environment.now = clock.now()
+        environment.fetcher = connectedContent.service.fetcher(for: ConnectedContentContext(
+            workspaceID: message.workspaceID, campaignID: message.campaignID, variant: message.variant,
+            externalID: profile["external_id"]?.stringValue, channel: message.channel))
+        let url: String
+        var headers: [(String, String)] = []
+        let body: String
+        do {
+            let context = BrazeContext.make(from: try LiquidValue(json: Data(JSONValue.object(data).serialized().utf8)))
+            func render(_ source: String) async throws -> String {
+                try await Template.parse(source).render(context, environment: environment)
+            }
+            url = try await render(variant.webhook.url).trimmingCharacters(in: .whitespacesAndNewlines)
+            for (name, value) in variant.webhook.headers.sorted(by: { $0.key < $1.key }) { headers.append((name, try await render(value))) }
+            body = try await render(variant.webhook.body)
+        } catch let aborted as MessageAborted {
+            return .aborted(reason: aborted.reason ?? "{% abort_message %} called")
+        } catch {
+            return .failed(reason: "render error: \(error)", status: nil)
+        }
+        let contentType = headers.first { $0.0.caseInsensitiveCompare("Content-Type") == .orderedSame }?.1
+        let looksJSON = body.first.map { $0 == "{" || $0 == "[" } ?? false
+        if contentType?.lowercased().contains("json") == true || (contentType == nil && looksJSON) {
+            do {
+                _ = try JSONValue.parse(Array(body.utf8))
+            } catch {
+                return .failed(reason: "render error: the body is not valid JSON after rendering: \(error)", status: nil)
+            }
+            if contentType == nil { headers.append(("Content-Type", "application/json")) }
+        } else if contentType == nil, !body.isEmpty {
+            headers.append(("Content-Type", "text/plain; charset=utf-8"))
+        }
+        headers.append(("Idempotency-Key", message.id))
+        do {
+            let response = try await connectedContent.service.deliver(
+                method: variant.webhook.method, url: url, headers: headers, body: variant.webhook.method == "GET" ? nil : body,
+                workspaceID: message.workspaceID, timeoutMilliseconds: configuration.webhookTimeoutMilliseconds)
+            switch response.statusCode {
+            case 200..<300:
+                return .delivered(status: response.statusCode)
+            case 500...:
+                return retryOrFail(message, reason: "HTTP \(response.statusCode) from \(ConnectedContentService.redact(url))", status: response.statusCode)
+            default:
+                let excerpt = String(decoding: response.body.prefix(300), as: UTF8.self)
+                return .failed(reason: "HTTP \(response.statusCode) from \(ConnectedContentService.redact(url)): \(excerpt)", status: response.statusCode)
+            }
+        } catch {
+            switch error.kind {
+            case .timeout, .network: return retryOrFail(message, reason: error.reason, status: nil)
+            default: return .failed(reason: error.reason, status: error.status)
+            }
+        }
+    }
+
+    private func retryOrFail(_ message: QueuedMessage, reason: String, status: Int?) -> MessageOutcome {
+        guard message.attempts < configuration.maxAttempts else {
+            return .failed(reason: "\(reason) (gave up after \(message.attempts) attempts)", status: status)
+        }
+        let delay = configuration.retryBaseMilliseconds << Int64(message.attempts - 1)
+        return .retry(at: BrazeTime.epochMilliseconds(clock.now()) + delay, reason: reason)
+    }
+
+    private func recordActivity(_ workspaceID: Int64, type: String, campaignID: String?, reason: String) async throws {
+        try await connectedContent.activityLog.record([ActivityLogEntry(
+            workspaceID: workspaceID, time: BrazeTime.epochMilliseconds(clock.now()), type: type, campaignID: campaignID, reason: reason)])
+    }
+}
+
+/// Stable variant assignment: the same user always lands in the same arm of a campaign.
+enum VariantPicker {
+    /// The variant's name, or `nil` for the control group.
+    static func pick(campaignKey: String, userID: Int64, variants: [CampaignDefinition.Variant], controlPercent: Int) -> String? {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in "\(campaignKey):\(userID)".utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let bucket = Int(hash % 10_000)
+        if bucket < controlPercent * 100 { return nil }
+        var upper = controlPercent * 100
+        for variant in variants {
+            upper += variant.percent * 100
+            if bucket < upper { return variant.name }
+        }
+        return variants.last?.name
+    }
+}

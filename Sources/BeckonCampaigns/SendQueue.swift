@@ -1,0 +1,277 @@
+import BeckonCore
+import BeckonStorage
+import Crypto
+import Foundation
+
+/// One decision to send — a scheduled run, an API trigger, a `/messages/send` call — with the
+/// definition it was made with and who it is for.
+public struct Dispatch: Sendable {
+    public let id: String
+    public let workspaceID: Int64
+    public let campaignID: String?
+    /// `scheduled`, `api_triggered` or `messages_send`.
+    public let kind: String
+    public let definition: JSONValue
+    public let triggerProperties: JSONValue
+    /// Explicit recipients (`nil`: the whole audience): `[{"identifier": {...}, "trigger_properties": {...}}]`.
+    public let recipients: JSONValue?
+    public let cursor: Int64
+    public let scheduledAt: Int64
+}
+
+/// A message waiting in, or taken from, the durable queue. Its id is derived from dispatch, user
+/// and channel, so expanding a dispatch twice never makes a second message.
+public struct QueuedMessage: Sendable {
+    public let id: String
+    public let workspaceID: Int64
+    public let dispatchID: String
+    public let campaignID: String?
+    public let userID: Int64
+    public let channel: String
+    public let variant: String
+    public let attempts: Int
+    public let triggerProperties: JSONValue?
+}
+
+/// What happened to a message taken from the queue.
+public enum MessageOutcome: Sendable {
+    case delivered(status: Int)
+    /// Try again at `at` (epoch ms).
+    case retry(at: Int64, reason: String)
+    case failed(reason: String, status: Int?)
+    case aborted(reason: String)
+}
+
+/// The dispatches and the message queue, in the database so a crash loses nothing: messages are
+/// taken (`sending`) and settled in transactions, and `recoverInFlight` requeues what a crash left
+/// half-done, under the same message id.
+public final class SendQueue: Sendable {
+    let database: any SQLDatabase
+    let clock: any BeckonClock
+
+    public init(database: any SQLDatabase, clock: any BeckonClock) {
+        self.database = database
+        self.clock = clock
+    }
+
+    var now: Int64 { BrazeTime.epochMilliseconds(clock.now()) }
+
+    /// Records a dispatch; a second call with the same id does nothing.
+    public func enqueue(
+        id: String, workspaceID: Int64, campaignID: String?, kind: String, definition: JSONValue, triggerProperties: JSONValue,
+        recipients: JSONValue?, scheduledAt: Int64, sendID: String? = nil
+    ) async throws {
+        let now = self.now
+        try await database.write { connection in
+            try connection.execute(
+                """
+                INSERT INTO dispatches (id, workspace_id, campaign_id, kind, send_id, definition, trigger_properties, recipients, state,
+                    cursor, scheduled_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING
+                """,
+                [.text(id), .integer(workspaceID), .text(campaignID), .text(kind), .text(sendID), .text(definition.serialized()),
+                 .text(triggerProperties.serialized()), .text(recipients?.serialized()), .integer(scheduledAt), .integer(now)])
+        }
+    }
+
+    /// Messages of a campaign by state (`queued`, `sending`, `delivered`, `failed`, `aborted`, `control`, `cancelled`).
+    public func messageCounts(campaignID: String) async throws -> [String: Int] {
+        try await database.read { connection in
+            let rows = try connection.query("SELECT state, COUNT(*) FROM messages WHERE campaign_id = ? GROUP BY state", [.text(campaignID)])
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0].string ?? "", Int($0[1].int ?? 0)) })
+        }
+    }
+
+    /// Makes the dispatch of every active scheduled campaign whose time has come.
+    public func startDueCampaigns() async throws -> Int {
+        let now = self.now
+        return try await database.write { connection in
+            let due = try connection.query(
+                "SELECT id, workspace_id, definition, next_run_at FROM campaigns WHERE state = 'active' AND next_run_at IS NOT NULL AND next_run_at <= ?",
+                [.integer(now)])
+            for row in due {
+                let campaignID = row[0].string ?? ""
+                let runAt = row[3].int ?? now
+                try connection.execute(
+                    """
+                    INSERT INTO dispatches (id, workspace_id, campaign_id, kind, definition, trigger_properties, recipients, state, cursor,
+                        scheduled_at, created_at) VALUES (?, ?, ?, 'scheduled', ?, '{}', NULL, 'pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING
+                    """,
+                    [.text("dsp_\(campaignID)_\(runAt)"), row[1], row[2], .integer(runAt), .integer(now)])
+                try connection.execute("UPDATE campaigns SET next_run_at = NULL WHERE id = ?", [.text(campaignID)])
+            }
+            return due.count
+        }
+    }
+
+    public func pendingDispatches(limit: Int) async throws -> [Dispatch] {
+        try await database.read { connection in
+            try connection.query(
+                """
+                SELECT id, workspace_id, campaign_id, kind, definition, trigger_properties, recipients, cursor, scheduled_at
+                FROM dispatches WHERE state = 'pending' ORDER BY created_at LIMIT ?
+                """, [.integer(Int64(limit))]
+            ).map { row in
+                Dispatch(
+                    id: row[0].string ?? "", workspaceID: row[1].int ?? 0, campaignID: row[2].string, kind: row[3].string ?? "",
+                    definition: Self.json(row[4]) ?? .object([:]), triggerProperties: Self.json(row[5]) ?? .object([:]),
+                    recipients: Self.json(row[6]), cursor: row[7].int ?? 0, scheduledAt: row[8].int ?? 0)
+            }
+        }
+    }
+
+    /// A message to add while expanding a dispatch.
+    public struct NewMessage: Sendable {
+        public let userID: Int64
+        public let variant: String
+        public let notBefore: Int64
+        public let triggerProperties: JSONValue?
+        /// Control-group users get a settled `control` row instead of a queued message.
+        public let isControl: Bool
+    }
+
+    /// Adds one page of a dispatch's messages and moves its cursor, in one transaction. With a
+    /// campaign rate limit, each new message gets the next slot (`intervalMilliseconds` apart),
+    /// and the next free slot is stored so the pace holds across restarts.
+    public func addMessages(
+        _ messages: [NewMessage], dispatch: Dispatch, channel: String, cursor: Int64, finished: Bool, intervalMilliseconds: Int64?
+    ) async throws {
+        let now = self.now
+        try await database.write { connection in
+            var nextSlot = now
+            if let campaignID = dispatch.campaignID, intervalMilliseconds != nil {
+                nextSlot = max(now, try connection.first("SELECT next_slot FROM campaign_pacing WHERE campaign_id = ?", [.text(campaignID)])?[0].int ?? now)
+            }
+            for message in messages {
+                let id = Self.messageID(dispatchID: dispatch.id, userID: message.userID, channel: channel)
+                var notBefore = message.notBefore
+                if let interval = intervalMilliseconds, !message.isControl {
+                    notBefore = max(notBefore, nextSlot)
+                    nextSlot = notBefore + interval
+                }
+                try connection.execute(
+                    """
+                    INSERT INTO messages (id, workspace_id, dispatch_id, campaign_id, user_id, channel, variant, state, attempts, not_before,
+                        trigger_properties, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+                    """,
+                    [.text(id), .integer(dispatch.workspaceID), .text(dispatch.id), .text(dispatch.campaignID), .integer(message.userID),
+                     .text(channel), .text(message.variant), .text(message.isControl ? "control" : "queued"), .integer(notBefore),
+                     .text(message.triggerProperties?.serialized()), .integer(now), .integer(now)])
+                if message.isControl {
+                    try Self.insertEvent(
+                        connection, workspaceID: dispatch.workspaceID, time: now, type: "control", campaignID: dispatch.campaignID,
+                        dispatchID: dispatch.id, messageID: id, variant: message.variant, userID: message.userID, channel: channel, details: nil)
+                }
+            }
+            if let campaignID = dispatch.campaignID, intervalMilliseconds != nil {
+                try connection.execute("DELETE FROM campaign_pacing WHERE campaign_id = ?", [.text(campaignID)])
+                try connection.execute("INSERT INTO campaign_pacing (campaign_id, next_slot) VALUES (?, ?)", [.text(campaignID), .integer(nextSlot)])
+            }
+            try connection.execute(
+                "UPDATE dispatches SET cursor = ?, state = ?, expanded_at = ? WHERE id = ?",
+                [.integer(cursor), .text(finished ? "expanded" : "pending"), finished ? .integer(now) : .null, .text(dispatch.id)])
+        }
+    }
+
+    /// Takes up to `limit` due messages of active (or campaign-less) dispatches and marks them `sending`.
+    public func claim(limit: Int) async throws -> [QueuedMessage] {
+        let now = self.now
+        return try await database.write { connection in
+            let rows = try connection.query(
+                """
+                SELECT m.id, m.workspace_id, m.dispatch_id, m.campaign_id, m.user_id, m.channel, m.variant, m.attempts, m.trigger_properties
+                FROM messages m WHERE m.state = 'queued' AND m.not_before <= ?
+                AND (m.campaign_id IS NULL OR m.campaign_id IN (SELECT id FROM campaigns WHERE state = 'active'))
+                ORDER BY m.not_before LIMIT ?
+                """, [.integer(now), .integer(Int64(limit))])
+            for row in rows {
+                try connection.execute(
+                    "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?", [.integer(now), row[0]])
+            }
+            return rows.map { row in
+                QueuedMessage(
+                    id: row[0].string ?? "", workspaceID: row[1].int ?? 0, dispatchID: row[2].string ?? "", campaignID: row[3].string,
+                    userID: row[4].int ?? 0, channel: row[5].string ?? "", variant: row[6].string ?? "", attempts: Int(row[7].int ?? 0) + 1,
+                    triggerProperties: Self.json(row[8]))
+            }
+        }
+    }
+
+    /// Settles messages and writes their engagement events, in one transaction.
+    public func settle(_ results: [(message: QueuedMessage, externalID: String?, outcome: MessageOutcome)]) async throws {
+        guard !results.isEmpty else { return }
+        let now = self.now
+        try await database.write { connection in
+            for (message, externalID, outcome) in results {
+                var state: String
+                var notBefore: Int64?
+                var error: String?
+                var events: [(String, String?)] = []
+                switch outcome {
+                case .delivered(let status):
+                    state = "delivered"
+                    events = [("send", nil), ("delivery", "HTTP \(status)")]
+                case .retry(let at, let reason):
+                    state = "queued"
+                    notBefore = at
+                    error = reason
+                case .failed(let reason, _):
+                    state = "failed"
+                    error = reason
+                    events = [("send", nil), ("failure", reason)]
+                case .aborted(let reason):
+                    state = "aborted"
+                    error = reason
+                    events = [("abort", reason)]
+                }
+                try connection.execute(
+                    "UPDATE messages SET state = ?, not_before = COALESCE(?, not_before), last_error = ?, updated_at = ? WHERE id = ?",
+                    [.text(state), .integer(notBefore), .text(error), .integer(now), .text(message.id)])
+                for (type, details) in events {
+                    try Self.insertEvent(
+                        connection, workspaceID: message.workspaceID, time: now, type: type, campaignID: message.campaignID,
+                        dispatchID: message.dispatchID, messageID: message.id, variant: message.variant, userID: message.userID,
+                        channel: message.channel, details: details, externalID: externalID)
+                }
+                if state == "delivered" || state == "failed", let campaignID = message.campaignID {
+                    try connection.execute(
+                        "UPDATE campaigns SET first_sent_at = COALESCE(first_sent_at, ?), last_sent_at = ? WHERE id = ?",
+                        [.integer(now), .integer(now), .text(campaignID)])
+                }
+            }
+        }
+    }
+
+    /// Requeues messages a crash left in `sending`; they go out again under the same id.
+    @discardableResult
+    public func recoverInFlight() async throws -> Int {
+        try await database.write { connection in
+            let count = try connection.first("SELECT COUNT(*) FROM messages WHERE state = 'sending'")?[0].int ?? 0
+            try connection.execute("UPDATE messages SET state = 'queued' WHERE state = 'sending'")
+            return Int(count)
+        }
+    }
+
+    static func insertEvent(
+        _ connection: any SQLConnection, workspaceID: Int64, time: Int64, type: String, campaignID: String?, dispatchID: String,
+        messageID: String, variant: String, userID: Int64, channel: String, details: String?, externalID: String? = nil
+    ) throws {
+        try connection.execute(
+            """
+            INSERT INTO engagement_events (workspace_id, time, type, campaign_id, dispatch_id, message_id, variant, user_id, external_id,
+                channel, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.integer(workspaceID), .integer(time), .text(type), .text(campaignID), .text(dispatchID), .text(messageID), .text(variant),
+             .integer(userID), .text(externalID), .text(channel), .text(details)])
+    }
+
+    /// `msg_` and 24 hex digits of SHA-256(dispatch, user, channel): stable across retries and restarts.
+    static func messageID(dispatchID: String, userID: Int64, channel: String) -> String {
+        let digest = SHA256.hash(data: Data("\(dispatchID)|\(userID)|\(channel)".utf8))
+        return "msg_" + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func json(_ value: SQLValue) -> JSONValue? {
+        guard let text = value.string else { return nil }
+        return try? JSONValue.parse(Array(text.utf8))
+    }
+}
