@@ -96,7 +96,7 @@ public final class SendQueue: Sendable {
                     INSERT INTO dispatches (id, workspace_id, campaign_id, kind, definition, trigger_properties, recipients, state, cursor,
                         scheduled_at, created_at) VALUES (?, ?, ?, 'scheduled', ?, '{}', NULL, 'pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING
                     """,
-                    [.text("dsp_\(campaignID)_\(runAt)"), row[1], row[2], .integer(runAt), .integer(now)])
+                    [.text("dsp_\(campaignID)_\(runAt)"), row[1], .text(campaignID), row[2], .integer(runAt), .integer(now)])
                 try connection.execute("UPDATE campaigns SET next_run_at = NULL WHERE id = ?", [.text(campaignID)])
             }
             return due.count

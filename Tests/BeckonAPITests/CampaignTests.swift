@@ -1,0 +1,227 @@
+import BeckonAPI
+import BeckonCampaigns
+import BeckonConnectedContent
+import BeckonCore
+import BeckonStorage
+import BeckonTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Synchronization
+import Testing
+
+/// What a local webhook receiver got: one entry per request, and how often each idempotency key came.
+final class WebhookInbox: Sendable {
+    struct Delivery: Sendable {
+        let path: String
+        let idempotencyKey: String
+        let contentType: String
+        let body: JSONValue
+    }
+
+    private let deliveries = Mutex<[Delivery]>([])
+    /// Answers per path: how many times to fail with `status` before answering 200.
+    private let failures = Mutex<[String: (count: Int, status: Int)]>([:])
+
+    var all: [Delivery] { deliveries.withLock { $0 } }
+    func failNext(_ count: Int, path: String, status: Int) { failures.withLock { $0[path] = (count, status) } }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/hook/{name}") { request, context -> Response in
+            let bytes = try await request.body.collect(upTo: 1 << 20)
+            let path = "/hook/" + (context.parameters.get("name") ?? "")
+            let status: Int = self.failures.withLock { failures in
+                guard let failure = failures[path], failure.count > 0 else { return 200 }
+                failures[path] = (failure.count - 1, failure.status)
+                return failure.status
+            }
+            self.deliveries.withLock {
+                $0.append(Delivery(
+                    path: path, idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!] ?? "",
+                    contentType: request.headers[.contentType] ?? "", body: (try? JSONValue.parse(Array(String(buffer: bytes).utf8))) ?? .null))
+            }
+            return Response(status: HTTPResponse.Status(code: status), body: .init(byteBuffer: ByteBuffer(string: status == 200 ? "ok" : "vendor says no")))
+        }
+        return router
+    }
+}
+
+/// Campaigns end to end through the router and the send pipeline, to a real local webhook receiver.
+@Suite("Campaigns")
+struct CampaignTests {
+    static func connectedContent() throws -> ConnectedContentConfiguration {
+        var configuration = ConnectedContentConfiguration()
+        configuration.allowedHosts = try HostAllowlist(parsing: ["127.0.0.1"])
+        return configuration
+    }
+
+    static func track(_ api: APIHarness, users: [(String, String)]) async throws {
+        let attributes = users.map { #"{"external_id": "\#($0.0)", "first_name": "\#($0.1)", "tier": "gold"}"# }
+        for chunk in stride(from: 0, to: attributes.count, by: 75) {
+            let reply = try await api.post("/users/track", #"{"attributes": [\#(attributes[chunk..<min(chunk + 75, attributes.count)].joined(separator: ","))]}"#)
+            #expect(reply.status == .created)
+        }
+    }
+
+    static func create(_ api: APIHarness, _ body: String) async throws -> String {
+        let created = try await api.post("/beckon/v1/campaigns", body)
+        #expect(created.status == .created, "\(created.text)")
+        let id = try #require(created.json["campaign_id"]?.stringValue)
+        let launched = try await api.post("/beckon/v1/campaigns/\(id)/launch", "{}")
+        #expect(launched.status == .ok, "\(launched.text)")
+        return id
+    }
+
+    /// Case (e): an API-triggered campaign with per-recipient trigger properties.
+    @Test(arguments: TestDatabases.all())
+    func apiTriggeredWithPerRecipientProperties(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                try await Self.track(api, users: [("u1", "지민"), ("u2", "Alex"), ("u3", "Sam")])
+                let id = try await Self.create(api, #"""
+                    {"name": "Price drop", "tags": ["price"], "delivery": {"type": "api_triggered"},
+                     "messages": {"webhook": {"url": "http://127.0.0.1:\#(port)/hook/price", "method": "POST",
+                       "body": "{\"to\": \"{{${user_id}}}\", \"text\": \"{{${first_name}}}, {{api_trigger_properties.${product}}} is now {{api_trigger_properties.${price}}}\"}"}}}
+                    """#)
+                let trigger = try await api.post("/campaigns/trigger/send", #"""
+                    {"campaign_id": "\#(id)", "trigger_properties": {"product": "shoes", "price": "39,000원"},
+                     "recipients": [{"external_user_id": "u1", "trigger_properties": {"product": "boots"}}, {"external_user_id": "u2"},
+                                    {"external_user_id": "u1", "trigger_properties": {"product": "hat"}}, {"external_user_id": "ghost"}]}
+                    """#)
+                #expect(trigger.status == .created, "\(trigger.text)")
+                #expect(trigger.json["dispatch_id"]?.stringValue?.hasPrefix("dsp_") == true)
+                #expect(inbox.all.isEmpty, "the trigger endpoint only enqueues")
+                try await api.campaigns.pipeline.drain()
+                let bodies = inbox.all.map(\.body).sorted { ($0["to"]?.stringValue ?? "") < ($1["to"]?.stringValue ?? "") }
+                #expect(bodies == [
+                    .object(["to": .string("u1"), "text": .string("지민, boots is now 39,000원")]),
+                    .object(["to": .string("u2"), "text": .string("Alex, shoes is now 39,000원")]),
+                ])
+                #expect(Set(inbox.all.map(\.idempotencyKey)).count == 2)
+                #expect(inbox.all.allSatisfy { $0.idempotencyKey.hasPrefix("msg_") && $0.contentType == "application/json" })
+                let details = try await api.get("/beckon/v1/campaigns/\(id)")
+                #expect(details.json["messages_by_state"] == .object(["delivered": .int(2)]))
+                let skipped = try await api.get("/beckon/v1/activity_log?type=skipped")
+                #expect(skipped.json["entries"]?.arrayValue?.first?["reason"]?.stringValue?.contains("ghost") == true)
+
+                let bad = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(id)", "broadcast": true, "recipients": [{"braze_id": "x", "external_user_id": "y"}], "trigger_properties": []}"#)
+                #expect(bad.status == .badRequest)
+                #expect(bad.json["errors"]?.arrayValue?.count == 3, "\(bad.text)")
+                let list = try await api.get("/campaigns/list")
+                #expect(list.json["campaigns"]?.arrayValue?.first?["is_api_campaign"] == .bool(true))
+                let braze = try await api.get("/campaigns/details?campaign_id=\(id)")
+                #expect(braze.json["channels"] == .array([.string("webhook")]))
+                #expect(braze.json["enabled"] == .bool(true))
+            }
+        }
+    }
+
+    @Test func scheduledWithVariantsControlAndRateLimit() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                try await Self.track(api, users: (0..<40).map { ("user\($0)", "N\($0)") })
+                let at = BrazeTime.format(APIHarness.now.addingTimeInterval(3_600))
+                let webhook = { (name: String) in
+                    #"{"webhook": {"url": "http://127.0.0.1:\#(port)/hook/\#(name)", "body": "{\"to\": \"{{${user_id}}}\", \"variant\": \"{{campaign.variant_name}}\"}"}}"#
+                }
+                let id = try await Self.create(api, #"""
+                    {"name": "Weekend sale", "audience": {"filter": {"attribute": "custom.tier", "op": "eq", "value": "gold"}},
+                     "control_percent": 20, "variants": [{"name": "A", "percent": 50, "messages": \#(webhook("a"))},
+                                                         {"name": "B", "percent": 30, "messages": \#(webhook("b"))}],
+                     "delivery": {"type": "scheduled", "at": "\#(at)"}, "rate_limit_per_minute": 600}
+                    """#)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.isEmpty, "not due yet")
+                api.clock.advance(by: 3_600)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.count == 1, "600/min puts the next message 100 ms later")
+                api.clock.advance(by: 10)
+                try await api.campaigns.pipeline.drain()
+                let details = try await api.get("/beckon/v1/campaigns/\(id)")
+                let states = details.json["messages_by_state"]?.objectValue ?? [:]
+                let control = Int(states["control"]?.numberValue ?? 0)
+                #expect(inbox.all.count + control == 40)
+                #expect(states["delivered"] == .int(Int64(inbox.all.count)))
+                #expect(control > 0 && control < 16, "about 20 % in control, got \(control)")
+                #expect(inbox.all.allSatisfy { $0.path == "/hook/\(($0.body["variant"]?.stringValue ?? "").lowercased())" })
+                #expect(Set(inbox.all.compactMap { $0.body["to"]?.stringValue }).count == inbox.all.count, "one message per user")
+                let listed = try await api.get("/campaigns/details?campaign_id=\(id)")
+                #expect(listed.json["messages"]?.objectValue?.keys.sorted() == ["\(id)_A", "\(id)_B", "\(id)_control"])
+            }
+        }
+    }
+
+    @Test func retriesFailuresAbortsAndRenderErrors() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                try await Self.track(api, users: [("u1", "Ana"), ("u2", "Bo"), ("u3", "Cy"), ("u4", "Di")])
+                let body = #"{% if ${user_id} == 'u3' %}{% abort_message('u3 opted out of this vendor') %}{% endif %}{% if ${user_id} == 'u4' %}{ broken{% else %}{"to": "{{${user_id}}}"}{% endif %}"#
+                let campaign = JSONValue.object([
+                    "name": .string("Vendor"), "delivery": .object(["type": .string("api_triggered")]),
+                    "messages": .object(["webhook": .object([
+                        "url": .string("http://127.0.0.1:\(port)/hook/{{${user_id}}}"), "body": .string(body),
+                    ])]),
+                ])
+                let id = try await Self.create(api, campaign.serialized())
+                inbox.failNext(2, path: "/hook/u1", status: 503)
+                inbox.failNext(1, path: "/hook/u2", status: 400)
+                let trigger = try await api.post("/campaigns/trigger/send", #"""
+                    {"campaign_id": "\#(id)", "recipients": [{"external_user_id": "u1"}, {"external_user_id": "u2"}, {"external_user_id": "u3"}, {"external_user_id": "u4"}]}
+                    """#)
+                #expect(trigger.status == .created)
+                try await api.campaigns.pipeline.drain()
+                api.clock.advance(by: 1)
+                try await api.campaigns.pipeline.drain()
+                api.clock.advance(by: 2)
+                try await api.campaigns.pipeline.drain()
+                let u1 = inbox.all.filter { $0.path == "/hook/u1" }
+                #expect(u1.count == 3, "two 503s, then delivered")
+                #expect(Set(u1.map(\.idempotencyKey)).count == 1, "every attempt carries the same Idempotency-Key")
+                let details = try await api.get("/beckon/v1/campaigns/\(id)")
+                #expect(details.json["messages_by_state"] == .object(["delivered": .int(1), "failed": .int(2), "aborted": .int(1)]))
+                let log = try await api.get("/beckon/v1/activity_log?campaign_id=\(id)")
+                let entries = log.json["entries"]?.arrayValue ?? []
+                let byUser = Dictionary(entries.map { ($0["external_id"]?.stringValue ?? "", $0) }) { first, _ in first }
+                #expect(byUser["u2"]?["type"] == .string("webhook_failure"))
+                #expect(byUser["u2"]?["status"] == .int(400))
+                #expect(byUser["u2"]?["reason"]?.stringValue?.contains("vendor says no") == true)
+                #expect(byUser["u3"]?["type"] == .string("abort"))
+                #expect(byUser["u3"]?["reason"] == .string("u3 opted out of this vendor"))
+                #expect(byUser["u4"]?["type"] == .string("render_error"))
+                #expect(byUser["u4"]?["reason"]?.stringValue?.contains("not valid JSON") == true)
+            }
+        }
+    }
+
+    @Test func validationReportsEveryProblem() async throws {
+        try await APIHarness.run(.sqlite) { api in
+            let bad = try await api.post("/beckon/v1/campaigns", #"""
+                {"name": "", "messages": {"webhook": {"url": "http://x/{{ user.", "method": "FETCH"}, "email": {}},
+                 "delivery": {"type": "scheduled"}, "control_percent": 120, "colour": "red"}
+                """#)
+            #expect(bad.status == .badRequest)
+            let errors = bad.json["errors"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            for prefix in ["colour:", "name:", "messages.email:", "messages.webhook.url: Liquid syntax error", "messages.webhook.method:",
+                           "delivery.at:", "control_percent:"] {
+                #expect(errors.contains { $0.hasPrefix(prefix) }, "\(prefix) in \(errors)")
+            }
+            let draft = try await api.post("/beckon/v1/campaigns", #"""
+                {"name": "Old", "audience": {"segment_ids": ["seg_missing"]}, "delivery": {"type": "scheduled", "at": "2020-01-01T00:00:00Z"},
+                 "messages": {"webhook": {"url": "https://vendor.example/send", "body": "hi"}}}
+                """#)
+            let id = try #require(draft.json["campaign_id"]?.stringValue)
+            let launch = try await api.post("/beckon/v1/campaigns/\(id)/launch", "{}")
+            #expect(launch.status == .badRequest)
+            #expect(launch.json["errors"] == .array([
+                .string("audience.segment_ids: no segment with id 'seg_missing'"), .string("delivery.at: 2020-01-01T00:00:00.000Z is in the past"),
+            ]))
+            #expect(try await api.post("/beckon/v1/campaigns/\(id)/pause", "{}").status == .conflict)
+            #expect(try await api.delete("/beckon/v1/campaigns/\(id)").status == .ok)
+            #expect(try await api.get("/beckon/v1/campaigns/\(id)").status == .notFound)
+        }
+    }
+}
