@@ -205,7 +205,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BeckonServerTests",
-            dependencies: ["beckon", "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonTestSupport"],
+            dependencies: [
+                "beckon", "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]
