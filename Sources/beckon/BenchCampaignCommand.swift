@@ -1,0 +1,116 @@
+import ArgumentParser
+import BeckonCampaigns
+import BeckonConnectedContent
+import BeckonCore
+import BeckonServer
+import BeckonStorage
+import Foundation
+import Hummingbird
+import Liquid
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `beckon bench campaign`: a broadcast webhook campaign with a personalized Liquid body to every
+/// user of a fresh database, delivered to a local receiver that answers 200 at once.
+struct BenchCampaignCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "campaign",
+        abstract: "Send a personalized webhook campaign to N users through the real pipeline; prints JSON lines.")
+
+    @Option(help: "Users in the audience.") var users = 100_000
+    @Option(name: .customLong("data-dir"), help: "Folder for the benchmark's SQLite database (must not hold one).")
+    var dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("beckon-bench-campaign-\(UUID().uuidString)").path
+    @Option(help: "Messages rendered and sent at once.") var concurrency = 64
+    @Option(name: .customLong("batch-size"), help: "Messages taken from the queue per round.") var batchSize = 500
+
+    func run() async throws {
+        guard users >= 1, concurrency >= 1, batchSize >= 1 else { throw ValidationError("--users, --concurrency and --batch-size must be at least 1") }
+        var quiet = Logger(label: "bench")
+        quiet.logLevel = .error
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = dataDirectory
+        guard !FileManager.default.fileExists(atPath: configuration.sqlitePath) else {
+            throw ValidationError("--data-dir \(dataDirectory) already holds a database; give an empty folder")
+        }
+        let database = try await BeckonServer.openDatabase(configuration, logger: quiet)
+        let clock = SystemClock()
+        let stores = BeckonServer.Stores(database: database, clock: clock)
+        let workspace = try await stores.workspaces.createWorkspace(name: "bench", timeZone: "Asia/Seoul")
+        let loadStart = ContinuousClock.now
+        for chunk in stride(from: 0, to: users, by: 75) {
+            let attributes = (chunk..<min(chunk + 75, users)).map { index -> JSONValue in
+                .object(["external_id": .string("u\(index)"), "first_name": .string("고객\(index)"), "phone": .string("+8210\(10_000_000 + index)"),
+                         "last_viewed_category": .string("c\(index % 200)")])
+            }
+            let request = try TrackRequest.parse(.object(["attributes": .array(attributes)]), now: clock.now())
+            _ = try await stores.users.track(workspaceID: workspace.id, request: request)
+        }
+        print(CommandJSON.text(["phase": "load users", "users": .int(users), "seconds": .double(Self.seconds(since: loadStart))]))
+
+        let received = RenderCounter()
+        let router = Router()
+        router.post("/hook") { request, _ -> Response in
+            _ = try await request.body.collect(upTo: 1 << 16)
+            _ = received.take()
+            return Response(status: .ok)
+        }
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) }, logger: quiet)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
+        let server = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else { throw ValidationError("the local receiver did not start") }
+
+        var contentConfiguration = ConnectedContentConfiguration()
+        contentConfiguration.allowedHosts = try HostAllowlist(parsing: ["127.0.0.1:\(port)"])
+        let connectedContent = ConnectedContentComponents(
+            database: database, secrets: try SecretBox(base64Key: SecretBox.generateKey()), clock: clock, configuration: contentConfiguration,
+            logger: quiet)
+        var pipelineConfiguration = SendPipelineConfiguration()
+        pipelineConfiguration.concurrency = concurrency
+        pipelineConfiguration.batchSize = batchSize
+        let campaigns = CampaignComponents(
+            database: database, users: stores.users, segments: stores.segments, connectedContent: connectedContent, clock: clock,
+            configuration: pipelineConfiguration, logger: quiet)
+        let body = #"{"to": "{{${phone_number}}}", "text": "{{${first_name} | default: '고객'}}님, {{custom_attribute.${last_viewed_category}}} 신상품이 도착했어요"}"#
+        let campaign = try await campaigns.store.create(workspaceID: workspace.id, body: .object([
+            "name": .string("Bench broadcast"), "delivery": .object(["type": .string("api_triggered")]),
+            "messages": .object(["webhook": .object(["url": .string("http://127.0.0.1:\(port)/hook"), "body": .string(body)])]),
+        ]))
+        _ = try await campaigns.store.launch(workspaceID: workspace.id, id: campaign.id)
+        let sendStart = ContinuousClock.now
+        try await campaigns.queue.enqueue(
+            id: "dsp_bench", workspaceID: workspace.id, campaignID: campaign.id, kind: "api_triggered", definition: campaign.definition,
+            triggerProperties: .object([:]), recipients: nil, scheduledAt: BrazeTime.epochMilliseconds(clock.now()))
+        do {
+            try await campaigns.pipeline.drain()
+        } catch {
+            try? await connectedContent.service.shutdown()
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        let seconds = Self.seconds(since: sendStart)
+        let counts = try await campaigns.queue.messageCounts(campaignID: campaign.id)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print(CommandJSON.text([
+            "phase": "send", "users": .int(users), "delivered": .int(counts["delivered"] ?? 0), "received": .int(received.count),
+            "seconds": .double(seconds), "messages_per_second": .double((Double(received.count) / seconds).rounded()),
+            "peak_rss_mb": .double((Double(usage.ru_maxrss) / 1024).rounded()),
+        ]))
+        try await connectedContent.service.shutdown()
+        await group.triggerGracefulShutdown()
+        try await server.value
+        try await database.close()
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        (BenchLiquidCommand.seconds(ContinuousClock.now - start) * 100).rounded() / 100
+    }
+}
