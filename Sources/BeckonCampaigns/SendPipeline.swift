@@ -164,7 +164,7 @@ public final class SendPipeline: Service, Sendable {
         let batch = try await queue.claim(limit: configuration.batchSize)
         guard !batch.isEmpty else { return 0 }
         let profiles = try await users.profiles(ids: Array(Set(batch.map(\.userID))))
-        let definitions = try await dispatchDefinitions(Set(batch.map(\.dispatchID)))
+        let definitions = try await prepareDispatches(Set(batch.map(\.dispatchID)))
         let results = await withTaskGroup(of: (QueuedMessage, String?, MessageOutcome).self) { group in
             var results: [(message: QueuedMessage, externalID: String?, outcome: MessageOutcome)] = []
             var iterator = batch.makeIterator()
@@ -201,24 +201,47 @@ public final class SendPipeline: Service, Sendable {
         return batch.count
     }
 
-    private func dispatchDefinitions(_ ids: Set<String>) async throws -> [String: (CampaignDefinition, String?)] {
+    /// A dispatch ready to render: its definition and every variant's templates parsed once.
+    struct PreparedDispatch: Sendable {
+        struct Webhook: Sendable {
+            let method: String
+            let url: Template
+            let headers: [(String, Template)]
+            let body: Template
+        }
+
+        let definition: CampaignDefinition
+        let sendID: String?
+        let webhooks: [String: Webhook]
+    }
+
+    private func prepareDispatches(_ ids: Set<String>) async throws -> [String: PreparedDispatch] {
         let ids = Array(ids)
         let rows = try await queue.database.read { connection in
             try ids.compactMap { id in try connection.first("SELECT id, definition, send_id FROM dispatches WHERE id = ?", [.text(id)]) }
         }
-        var definitions: [String: (CampaignDefinition, String?)] = [:]
+        var prepared: [String: PreparedDispatch] = [:]
         for row in rows {
             guard let json = SendQueue.json(row[1]), let definition = try? CampaignDefinition.parse(json) else { continue }
-            definitions[row[0].string ?? ""] = (definition, row[2].string)
+            var webhooks: [String: PreparedDispatch.Webhook] = [:]
+            for variant in definition.variants {
+                guard let url = try? Template.parse(variant.webhook.url), let body = try? Template.parse(variant.webhook.body) else { continue }
+                let headers = variant.webhook.headers.sorted { $0.key < $1.key }.compactMap { name, value in
+                    (try? Template.parse(value)).map { (name, $0) }
+                }
+                webhooks[variant.name] = PreparedDispatch.Webhook(method: variant.webhook.method, url: url, headers: headers, body: body)
+            }
+            prepared[row[0].string ?? ""] = PreparedDispatch(definition: definition, sendID: row[2].string, webhooks: webhooks)
         }
-        return definitions
+        return prepared
     }
 
-    private func deliver(_ message: QueuedMessage, profile: JSONValue?, definition: (CampaignDefinition, String?)?) async -> MessageOutcome {
+    private func deliver(_ message: QueuedMessage, profile: JSONValue?, definition prepared: PreparedDispatch?) async -> MessageOutcome {
         guard let profile else { return .failed(reason: "the user no longer exists", status: nil) }
-        guard let (definition, sendID) = definition,
-            let variant = definition.variants.first(where: { $0.name == message.variant }) ?? definition.variants.first
-        else { return .failed(reason: "the dispatch's definition cannot be read", status: nil) }
+        guard let prepared, let webhook = prepared.webhooks[message.variant] ?? prepared.webhooks.values.first else {
+            return .failed(reason: "the dispatch's definition cannot be read", status: nil)
+        }
+        let (definition, sendID) = (prepared.definition, prepared.sendID)
         var data: [String: JSONValue] = [
             "user": profile,
             "campaign": .object([
@@ -237,13 +260,10 @@ public final class SendPipeline: Service, Sendable {
         var headers: [(String, String)] = []
         let body: String
         do {
-            let context = BrazeContext.make(from: try LiquidValue(json: Data(JSONValue.object(data).serialized().utf8)))
-            func render(_ source: String) async throws -> String {
-                try await Template.parse(source).render(context, environment: environment)
-            }
-            url = try await render(variant.webhook.url).trimmingCharacters(in: .whitespacesAndNewlines)
-            for (name, value) in variant.webhook.headers.sorted(by: { $0.key < $1.key }) { headers.append((name, try await render(value))) }
-            body = try await render(variant.webhook.body)
+            let context = BrazeContext.make(from: LiquidValue(JSONValue.object(data)))
+            url = try await webhook.url.render(context, environment: environment).trimmingCharacters(in: .whitespacesAndNewlines)
+            for (name, value) in webhook.headers { headers.append((name, try await value.render(context, environment: environment))) }
+            body = try await webhook.body.render(context, environment: environment)
         } catch let aborted as MessageAborted {
             return .aborted(reason: aborted.reason ?? "{% abort_message %} called")
         } catch {
@@ -264,7 +284,7 @@ public final class SendPipeline: Service, Sendable {
         headers.append(("Idempotency-Key", message.id))
         do {
             let response = try await connectedContent.service.deliver(
-                method: variant.webhook.method, url: url, headers: headers, body: variant.webhook.method == "GET" ? nil : body,
+                method: webhook.method, url: url, headers: headers, body: webhook.method == "GET" ? nil : body,
                 workspaceID: message.workspaceID, timeoutMilliseconds: configuration.webhookTimeoutMilliseconds)
             switch response.statusCode {
             case 200..<300:
@@ -314,5 +334,23 @@ enum VariantPicker {
             if bucket < upper { return variant.name }
         }
         return variants.last?.name
+    }
+}
+
+extension LiquidValue {
+    /// The same document as a Liquid value (no text round trip).
+    init(_ json: JSONValue) {
+        switch json {
+        case .null: self = .nil
+        case .bool(let flag): self = .bool(flag)
+        case .int(let number): self = .int(Int(number))
+        case .double(let number): self = .double(number)
+        case .string(let text): self = .string(text)
+        case .array(let items): self = .array(items.map(LiquidValue.init))
+        case .object(let members):
+            var object = LiquidObject()
+            for key in members.keys.sorted() { object[key] = LiquidValue(members[key] ?? .null) }
+            self = .object(object)
+        }
     }
 }

@@ -183,9 +183,11 @@ public final class SendQueue: Sendable {
                 AND (m.campaign_id IS NULL OR m.campaign_id IN (SELECT id FROM campaigns WHERE state = 'active'))
                 ORDER BY m.not_before LIMIT ?
                 """, [.integer(now), .integer(Int64(limit))])
-            for row in rows {
+            for chunk in stride(from: 0, to: rows.count, by: 500) {
+                let ids = rows[chunk..<min(chunk + 500, rows.count)].map { $0[0] }
                 try connection.execute(
-                    "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?", [.integer(now), row[0]])
+                    "UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ", ")))",
+                    [.integer(now)] + ids)
             }
             return rows.map { row in
                 QueuedMessage(
@@ -232,11 +234,17 @@ public final class SendQueue: Sendable {
                         dispatchID: message.dispatchID, messageID: message.id, variant: message.variant, userID: message.userID,
                         channel: message.channel, details: details, externalID: externalID)
                 }
-                if state == "delivered" || state == "failed", let campaignID = message.campaignID {
-                    try connection.execute(
-                        "UPDATE campaigns SET first_sent_at = COALESCE(first_sent_at, ?), last_sent_at = ? WHERE id = ?",
-                        [.integer(now), .integer(now), .text(campaignID)])
+            }
+            let sentCampaigns = Set(results.compactMap { result -> String? in
+                switch result.outcome {
+                case .delivered, .failed: return result.message.campaignID
+                default: return nil
                 }
+            })
+            for campaignID in sentCampaigns.sorted() {
+                try connection.execute(
+                    "UPDATE campaigns SET first_sent_at = COALESCE(first_sent_at, ?), last_sent_at = ? WHERE id = ?",
+                    [.integer(now), .integer(now), .text(campaignID)])
             }
         }
     }

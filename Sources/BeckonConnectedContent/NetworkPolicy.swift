@@ -16,6 +16,9 @@ public final class NetworkPolicy: Sendable {
     public let serverAllowlist: HostAllowlist
     /// Non-public addresses reached through an allowlisted host, so connections to them pass.
     private let approvedAddresses = Mutex<Set<String>>([])
+    /// Destinations that passed recently (`allowlisted|host:port`), so a send to one vendor does not
+    /// resolve and classify its addresses for every message; new connections are still checked.
+    private let recentlyAuthorized = Mutex<[String: ContinuousClock.Instant]>([:])
 
     public init(serverAllowlist: HostAllowlist) {
         self.serverAllowlist = serverAllowlist
@@ -24,6 +27,9 @@ public final class NetworkPolicy: Sendable {
     /// Throws a `.blocked` failure naming the rule when `url` may not be called.
     func authorize(host: String, port: Int, workspaceAllowlist: HostAllowlist) async throws(ConnectedContentFailure) {
         let allowlisted = serverAllowlist.allows(host: host, port: port) || workspaceAllowlist.allows(host: host, port: port)
+        let memo = "\(allowlisted)|\(host):\(port)"
+        let now = ContinuousClock.now
+        if let until = recentlyAuthorized.withLock({ $0[memo] }), until > now { return }
         if !allowlisted, port != 80, port != 443 {
             throw ConnectedContentFailure(
                 "port \(port) of \(host) is not allowed: only 80 and 443 unless the host is allowlisted", kind: .blocked)
@@ -39,6 +45,10 @@ public final class NetworkPolicy: Sendable {
                     "\(host) resolves to \(address) (\(restriction)); internal addresses need the host on the allowlist", kind: .blocked)
             }
             approvedAddresses.withLock { _ = $0.insert(address) }
+        }
+        recentlyAuthorized.withLock { memos in
+            if memos.count > 10_000 { memos.removeAll() }
+            memos[memo] = now + .seconds(30)
         }
     }
 

@@ -8,13 +8,20 @@ extension UserStore {
         }
     }
 
-    /// Full profiles (as `/users/export/ids` shapes them) of the users with these internal ids,
-    /// for rendering messages; unknown ids are left out.
-    public func profiles(ids: [Int64]) async throws -> [Int64: JSONValue] {
+    /// The profile fields messages render from: standard attributes, custom attributes and
+    /// subscription groups (`/users/export/ids` shapes).
+    public static let messagingFields: Set<String> = [
+        "external_id", "braze_id", "email", "phone", "first_name", "last_name", "country", "language", "time_zone", "gender", "dob",
+        "home_city", "email_subscribe", "push_subscribe", "custom_attributes", "random_bucket", "created_at", "subscription_groups",
+    ]
+
+    /// Profiles of the users with these internal ids, with `fields` (all when `nil`), for rendering
+    /// messages; unknown ids are left out.
+    public func profiles(ids: [Int64], fields: Set<String>? = UserStore.messagingFields) async throws -> [Int64: JSONValue] {
         try await database.read { connection in
             var profiles: [Int64: JSONValue] = [:]
             for id in ids {
-                if let profile = try self.exportUser(id, fields: nil, connection: connection) { profiles[id] = profile }
+                if let profile = try self.exportUser(id, fields: fields, connection: connection) { profiles[id] = profile }
             }
             return profiles
         }
