@@ -9,7 +9,7 @@ import ServiceLifecycle
 
 /// Tuning of the send pipeline.
 public struct SendPipelineConfiguration: Sendable {
-    /// Messages taken from the queue per round.
+    /// Messages taken from the queue per batch (two batches are in flight at once).
     public var batchSize = 500
     /// Users added to the queue per dispatch per round.
     public var expansionPageSize = 2_000
@@ -79,7 +79,10 @@ public final class SendPipeline: Service, Sendable {
     public func tick() async throws -> Bool {
         let started = try await queue.startDueCampaigns()
         let expanded = try await expandDispatches()
-        let sent = try await deliverBatch()
+        // Two batches in flight: while one waits on the network, the other uses the database.
+        async let first = deliverBatch()
+        async let second = deliverBatch()
+        let sent = try await first + second
         return started + expanded + sent > 0
     }
 

@@ -275,8 +275,17 @@ public final class SendQueue: Sendable {
     /// `msg_` and 24 hex digits of SHA-256(dispatch, user, channel): stable across retries and restarts.
     static func messageID(dispatchID: String, userID: Int64, channel: String) -> String {
         let digest = SHA256.hash(data: Data("\(dispatchID)|\(userID)|\(channel)".utf8))
-        return "msg_" + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
+        let hex = String(unsafeUninitializedCapacity: 24) { buffer in
+            for (index, byte) in digest.prefix(12).enumerated() {
+                buffer[index * 2] = hexDigits[Int(byte >> 4)]
+                buffer[index * 2 + 1] = hexDigits[Int(byte & 0x0F)]
+            }
+            return 24
+        }
+        return "msg_" + hex
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     static func json(_ value: SQLValue) -> JSONValue? {
         guard let text = value.string else { return nil }
