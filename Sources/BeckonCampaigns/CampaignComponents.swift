@@ -9,6 +9,8 @@ import Logging
 public struct CampaignComponents: Sendable {
     public let store: CampaignStore
     public let pipeline: SendPipeline
+    public let actions: CampaignActions
+    public let deliverySettings: DeliverySettingsStore
     public var queue: SendQueue { pipeline.queue }
 
     public init(
@@ -16,8 +18,11 @@ public struct CampaignComponents: Sendable {
         clock: any BeckonClock, configuration: SendPipelineConfiguration = SendPipelineConfiguration(), logger: Logger
     ) {
         store = CampaignStore(database: database, clock: clock)
+        let deliverySettings = DeliverySettingsStore(database: database, clock: clock)
+        self.deliverySettings = deliverySettings
         pipeline = SendPipeline(
-            database: database, users: users, segments: segments, connectedContent: connectedContent, clock: clock,
-            configuration: configuration, logger: logger)
+            database: database, users: users, segments: segments, connectedContent: connectedContent, deliverySettings: deliverySettings,
+            clock: clock, configuration: configuration, logger: logger)
+        actions = CampaignActions(queue: pipeline.queue, users: users, clock: clock, logger: logger)
     }
 }

@@ -26,6 +26,9 @@ public struct CampaignDefinition: Sendable {
         public var method: String
         public var headers: [String: String]
         public var body: String
+        /// For advertising campaigns: the JSON body field (dotted path) holding the text that gets
+        /// the "(광고)" prefix and the opt-out footer.
+        public var adTextField: String?
     }
 
     /// One arm of the campaign: a share of the audience and its messages.
@@ -41,13 +44,60 @@ public struct CampaignDefinition: Sendable {
         case scheduled(at: Date, localTime: String?)
         /// Each `POST /campaigns/trigger/send` makes a dispatch.
         case apiTriggered
+        /// A user's event or purchase schedules the message for that user.
+        case actionBased(ActionDelivery)
 
         public var type: String {
             switch self {
             case .scheduled: return "scheduled"
             case .apiTriggered: return "api_triggered"
+            case .actionBased: return "action_based"
             }
         }
+    }
+
+    /// Something a user does that starts, cancels or converts a campaign.
+    public enum Action: Sendable, Hashable {
+        /// A custom event, with property values that must all match.
+        case event(name: String, where: [String: JSONValue])
+        /// A purchase, of one product or any.
+        case purchase(productID: String?)
+
+        /// Whether an observed event or purchase is this action.
+        public func matches(_ observed: ObservedAction) -> Bool {
+            switch (self, observed.kind) {
+            case (.event(let name, let conditions), .event(let observedName)):
+                guard name == observedName else { return false }
+                return conditions.allSatisfy { key, value in observed.properties[key] == value }
+            case (.purchase(let productID), .purchase(let observedProduct)):
+                return productID == nil || productID == observedProduct
+            default:
+                return false
+            }
+        }
+    }
+
+    /// How an action-based campaign waits and who it skips.
+    public struct ActionDelivery: Sendable, Hashable {
+        public var trigger: Action
+        public var delay: Delay
+        /// Any of these after the trigger cancels the message not yet sent.
+        public var cancelIf: [Action]
+        /// Days before a user may get the campaign again; `nil`: once ever.
+        public var reeligibleAfterDays: Int?
+    }
+
+    /// The wait between the trigger and the send.
+    public enum Delay: Sendable, Hashable {
+        case seconds(Int)
+        /// `afterDays` days later at `hour:minute` in the user's time zone.
+        case atLocalTime(hour: Int, minute: Int, afterDays: Int)
+    }
+
+    /// A conversion: the action within `windowSeconds` after a send.
+    public struct ConversionEvent: Sendable, Hashable {
+        public var action: Action
+        public var windowSeconds: Int
     }
 
     public var name: String
@@ -58,6 +108,12 @@ public struct CampaignDefinition: Sendable {
     public var delivery: Delivery
     /// Messages per minute, spread evenly; `nil` is unpaced.
     public var rateLimitPerMinute: Int?
+    /// Whether the workspace's frequency caps apply (and whether its sends count toward them).
+    public var frequencyCapped: Bool
+    /// Korean advertising rules: "(광고)" prefix, opt-out footer, no night sends without consent.
+    public var advertising: Bool
+    /// Up to 4 (A is primary), each counted once per user per campaign.
+    public var conversionEvents: [ConversionEvent]
     /// The definition as JSON, as stored and answered.
     public var json: JSONValue
 
@@ -180,7 +236,7 @@ extension CampaignDefinition {
                     delivery = .scheduled(at: date, localTime: nil)
                 }
             case "action_based":
-                problems.append("delivery.type: action_based campaigns are not supported yet (scheduled or api_triggered)")
+                if let action = parseActionDelivery(value, problems: &problems) { delivery = .actionBased(action) }
             default:
                 problems.append("delivery.type: must be 'scheduled', 'action_based' or 'api_triggered'")
             }
@@ -194,18 +250,38 @@ extension CampaignDefinition {
                 problems.append("rate_limit_per_minute: must be a whole number from 1 to 1000000, or null")
             }
         }
+        var flags: [String: Bool] = [:]
         for flag in ["frequency_capped", "advertising"] {
-            if let value = object[flag], value != .bool(false) {
-                problems.append("\(flag): \(value == .bool(true) ? "is not supported yet" : "must be a boolean")")
-            }
+            guard let value = object[flag] else { continue }
+            if case .bool(let on) = value { flags[flag] = on } else { problems.append("\(flag): must be a boolean") }
         }
-        if let value = object["conversion_events"], value != .array([]) {
-            problems.append("conversion_events: conversion tracking is not supported yet")
+        let advertising = flags["advertising"] ?? false
+        if advertising, variants.contains(where: { $0.webhook.adTextField == nil }) {
+            problems.append("advertising: every webhook message needs \"ad_text_field\", the body field that gets the (광고) prefix and the opt-out footer")
+        }
+        var conversions: [ConversionEvent] = []
+        if let value = object["conversion_events"], !value.isNull {
+            if let list = value.arrayValue, list.count <= 4 {
+                for (index, item) in list.enumerated() {
+                    let path = "conversion_events[\(index)]"
+                    let action = parseAction(item, path: path, problems: &problems)
+                    var window = 3 * 86_400
+                    if let hours = item["window_hours"] {
+                        if case .int(let value) = hours, (1...720).contains(value) { window = Int(value) * 3_600 } else {
+                            problems.append("\(path).window_hours: must be a whole number from 1 to 720 (30 days)")
+                        }
+                    }
+                    if let action { conversions.append(ConversionEvent(action: action, windowSeconds: window)) }
+                }
+            } else {
+                problems.append("conversion_events: must be an array of at most 4 events")
+            }
         }
         guard problems.isEmpty else { throw CampaignDefinitionError(problems: problems) }
         return CampaignDefinition(
             name: name, tags: tags, audience: audience, variants: variants, controlPercent: controlPercent, delivery: delivery,
-            rateLimitPerMinute: rateLimit, json: body)
+            rateLimitPerMinute: rateLimit, frequencyCapped: flags["frequency_capped"] ?? true, advertising: advertising,
+            conversionEvents: conversions, json: body)
     }
 
     /// `{"webhook": {"url", "method", "headers", "body"}}` with every template parsed.
@@ -251,7 +327,113 @@ extension CampaignDefinition {
         let body = webhook["body"]?.stringValue ?? ""
         if webhook["body"] != nil, webhook["body"]?.stringValue == nil { problems.append("\(path).webhook.body: must be a string") }
         template(body, "body")
-        return problems.count == before ? WebhookMessage(url: url, method: method, headers: headers, body: body) : nil
+        var adTextField: String?
+        if let value = webhook["ad_text_field"], !value.isNull {
+            if let text = value.stringValue, !text.isEmpty { adTextField = text } else { problems.append("\(path).webhook.ad_text_field: must be a field name such as \"content\"") }
+        }
+        return problems.count == before ? WebhookMessage(url: url, method: method, headers: headers, body: body, adTextField: adTextField) : nil
+    }
+}
+
+extension CampaignDefinition {
+    /// `{"event": NAME, "where": {…}}` or `{"purchase": {"product_id": …}}`.
+    static func parseAction(_ value: JSONValue, path: String, problems: inout [String]) -> Action? {
+        if let name = value["event"] {
+            guard let text = name.stringValue, !text.isEmpty else {
+                problems.append("\(path).event: must be an event name")
+                return nil
+            }
+            var conditions: [String: JSONValue] = [:]
+            if let clause = value["where"], !clause.isNull {
+                guard let members = clause.objectValue else {
+                    problems.append("\(path).where: must be an object of property values")
+                    return nil
+                }
+                conditions = members
+            }
+            return .event(name: text, where: conditions)
+        }
+        if let purchase = value["purchase"] {
+            guard let members = purchase.objectValue else {
+                problems.append("\(path).purchase: must be an object (optionally with product_id)")
+                return nil
+            }
+            return .purchase(productID: members["product_id"]?.stringValue)
+        }
+        if value["session_start"] != nil || value["entered_segment"] != nil {
+            problems.append("\(path): session_start and entered_segment triggers are not supported yet (event or purchase)")
+            return nil
+        }
+        problems.append("\(path): must be {\"event\": NAME, \"where\": {…}} or {\"purchase\": {…}}")
+        return nil
+    }
+
+    static func parseActionDelivery(_ value: [String: JSONValue], problems: inout [String]) -> ActionDelivery? {
+        let before = problems.count
+        guard let triggerValue = value["trigger"] else {
+            problems.append("delivery.trigger: is required for action_based delivery")
+            return nil
+        }
+        let trigger = parseAction(triggerValue, path: "delivery.trigger", problems: &problems)
+        var delay = Delay.seconds(0)
+        if let delayValue = value["delay"], !delayValue.isNull {
+            if case .int(let seconds)? = delayValue["seconds"], (0...2_592_000).contains(seconds) {
+                delay = .seconds(Int(seconds))
+            } else if let time = delayValue["at_local_time"]?.stringValue {
+                let parts = time.split(separator: ":").compactMap { Int($0) }
+                var afterDays = 0
+                if let days = delayValue["after_days"] {
+                    if case .int(let value) = days, (0...30).contains(value) { afterDays = Int(value) } else {
+                        problems.append("delivery.delay.after_days: must be a whole number from 0 to 30")
+                    }
+                }
+                if parts.count == 2, (0...23).contains(parts[0]), (0...59).contains(parts[1]) {
+                    delay = .atLocalTime(hour: parts[0], minute: parts[1], afterDays: afterDays)
+                } else {
+                    problems.append("delivery.delay.at_local_time: must be HH:MM, such as 10:00")
+                }
+            } else {
+                problems.append("delivery.delay: must be {\"seconds\": 0 to 2592000} or {\"at_local_time\": \"10:00\", \"after_days\": 1}")
+            }
+        }
+        var cancelIf: [Action] = []
+        if let list = value["cancel_if"], !list.isNull {
+            if let items = list.arrayValue {
+                for (index, item) in items.enumerated() {
+                    if let action = parseAction(item, path: "delivery.cancel_if[\(index)]", problems: &problems) { cancelIf.append(action) }
+                }
+            } else {
+                problems.append("delivery.cancel_if: must be an array of triggers")
+            }
+        }
+        var reeligible: Int?
+        if let value = value["reeligible_after"], !value.isNull {
+            if case .int(let days)? = value["days"], (1...365).contains(days) { reeligible = Int(days) } else {
+                problems.append("delivery.reeligible_after: must be {\"days\": 1 to 365} or null (once per user)")
+            }
+        }
+        guard problems.count == before, let trigger else { return nil }
+        return ActionDelivery(trigger: trigger, delay: delay, cancelIf: cancelIf, reeligibleAfterDays: reeligible)
+    }
+}
+
+/// An event or purchase as ingested, for triggers, cancellations and conversions.
+public struct ObservedAction: Sendable {
+    public enum Kind: Sendable, Hashable {
+        case event(String)
+        case purchase(productID: String)
+    }
+
+    public let identifier: UserIdentifier
+    public let kind: Kind
+    public let properties: [String: JSONValue]
+    public let timeMillis: Int64
+
+    public init(identifier: UserIdentifier, kind: Kind, properties: [String: JSONValue], timeMillis: Int64) {
+        self.identifier = identifier
+        self.kind = kind
+        self.properties = properties
+        self.timeMillis = timeMillis
     }
 }
 

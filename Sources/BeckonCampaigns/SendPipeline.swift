@@ -15,6 +15,8 @@ public struct SendPipelineConfiguration: Sendable {
     public var expansionPageSize = 2_000
     /// Messages rendered and sent at once.
     public var concurrency = 64
+    /// Sent messages recorded per transaction; a crash can repeat at most this many per batch in flight, plus those in flight.
+    public var settleGroupSize = 64
     /// Attempts for a webhook that times out or answers 5xx.
     public var maxAttempts = 5
     /// The wait before the second attempt; it doubles for each further attempt.
@@ -36,18 +38,21 @@ public final class SendPipeline: Service, Sendable {
     let users: UserStore
     let segments: SegmentService
     let connectedContent: ConnectedContentComponents
+    let deliverySettings: DeliverySettingsStore
     let clock: any BeckonClock
     let configuration: SendPipelineConfiguration
     let logger: Logger
 
     public init(
         database: any SQLDatabase, users: UserStore, segments: SegmentService, connectedContent: ConnectedContentComponents,
-        clock: any BeckonClock, configuration: SendPipelineConfiguration = SendPipelineConfiguration(), logger: Logger
+        deliverySettings: DeliverySettingsStore, clock: any BeckonClock, configuration: SendPipelineConfiguration = SendPipelineConfiguration(),
+        logger: Logger
     ) {
         queue = SendQueue(database: database, clock: clock)
         self.users = users
         self.segments = segments
         self.connectedContent = connectedContent
+        self.deliverySettings = deliverySettings
         self.clock = clock
         self.configuration = configuration
         self.logger = logger
@@ -113,6 +118,10 @@ public final class SendPipeline: Service, Sendable {
         if let recipients = dispatch.recipients?.arrayValue {
             var ids: [Int64] = []
             for recipient in recipients {
+                if case .int(let id)? = recipient["beckon_user_id"] {
+                    ids.append(id)
+                    continue
+                }
                 guard let object = recipient["identifier"]?.objectValue, case .success(let identifier) = UserIdentifier.resolve(in: object),
                     let id = try await users.userID(workspaceID: dispatch.workspaceID, identifier: identifier)
                 else {
@@ -153,7 +162,8 @@ public final class SendPipeline: Service, Sendable {
             for (key, value) in recipientProperties[userID]?.objectValue ?? [:] { properties[key] = value }
             return SendQueue.NewMessage(
                 userID: userID, variant: variant ?? "control", notBefore: notBefore,
-                triggerProperties: properties.isEmpty ? nil : .object(properties), isControl: variant == nil)
+                triggerProperties: properties.isEmpty ? nil : .object(properties), isControl: variant == nil,
+                capped: definition.frequencyCapped)
         }
         try await queue.addMessages(
             messages, dispatch: dispatch, channel: "webhook", cursor: page.last ?? dispatch.cursor,
@@ -168,8 +178,9 @@ public final class SendPipeline: Service, Sendable {
         guard !batch.isEmpty else { return 0 }
         let profiles = try await users.profiles(ids: Array(Set(batch.map(\.userID))))
         let definitions = try await prepareDispatches(Set(batch.map(\.dispatchID)))
-        let results = await withTaskGroup(of: (QueuedMessage, String?, MessageOutcome).self) { group in
+        let results = try await withThrowingTaskGroup(of: (QueuedMessage, String?, MessageOutcome).self) { group in
             var results: [(message: QueuedMessage, externalID: String?, outcome: MessageOutcome)] = []
+            var settled = 0
             var iterator = batch.makeIterator()
             func addNext() {
                 guard let message = iterator.next() else { return }
@@ -180,13 +191,18 @@ public final class SendPipeline: Service, Sendable {
                 }
             }
             for _ in 0..<configuration.concurrency { addNext() }
-            for await result in group {
+            // Settled in small groups as they finish, so a crash repeats as few sent messages as possible.
+            for try await result in group {
                 results.append(result)
                 addNext()
+                if results.count - settled >= configuration.settleGroupSize {
+                    try await queue.settle(Array(results[settled...]))
+                    settled = results.count
+                }
             }
+            try await queue.settle(Array(results[settled...]))
             return results
         }
-        try await queue.settle(results)
         var entries: [ActivityLogEntry] = []
         let now = BrazeTime.epochMilliseconds(clock.now())
         for (message, externalID, outcome) in results {
@@ -194,6 +210,7 @@ public final class SendPipeline: Service, Sendable {
             switch outcome {
             case .delivered, .retry: continue
             case .aborted(let text): (type, reason, status) = ("abort", text, nil)
+            case .skipped(let text): (type, reason, status) = ("skipped", text, nil)
             case .failed(let text, let code): (type, reason, status) = (text.hasPrefix("render error") ? "render_error" : "webhook_failure", text, code)
             }
             entries.append(ActivityLogEntry(
@@ -211,17 +228,27 @@ public final class SendPipeline: Service, Sendable {
             let url: Template
             let headers: [(String, Template)]
             let body: Template
+            let adTextField: String?
         }
 
         let definition: CampaignDefinition
+        let kind: String
         let sendID: String?
         let webhooks: [String: Webhook]
+        let workspaceZone: TimeZone
+        let settings: DeliverySettings
     }
 
     private func prepareDispatches(_ ids: Set<String>) async throws -> [String: PreparedDispatch] {
         let ids = Array(ids)
         let rows = try await queue.database.read { connection in
-            try ids.compactMap { id in try connection.first("SELECT id, definition, send_id FROM dispatches WHERE id = ?", [.text(id)]) }
+            try ids.compactMap { id in
+                try connection.first(
+                    """
+                    SELECT d.id, d.definition, d.send_id, d.kind, d.workspace_id, w.time_zone FROM dispatches d
+                    JOIN workspaces w ON w.id = d.workspace_id WHERE d.id = ?
+                    """, [.text(id)])
+            }
         }
         var prepared: [String: PreparedDispatch] = [:]
         for row in rows {
@@ -232,9 +259,13 @@ public final class SendPipeline: Service, Sendable {
                 let headers = variant.webhook.headers.sorted { $0.key < $1.key }.compactMap { name, value in
                     (try? Template.parse(value)).map { (name, $0) }
                 }
-                webhooks[variant.name] = PreparedDispatch.Webhook(method: variant.webhook.method, url: url, headers: headers, body: body)
+                webhooks[variant.name] = PreparedDispatch.Webhook(
+                    method: variant.webhook.method, url: url, headers: headers, body: body, adTextField: variant.webhook.adTextField)
             }
-            prepared[row[0].string ?? ""] = PreparedDispatch(definition: definition, sendID: row[2].string, webhooks: webhooks)
+            prepared[row[0].string ?? ""] = PreparedDispatch(
+                definition: definition, kind: row[3].string ?? "", sendID: row[2].string, webhooks: webhooks,
+                workspaceZone: TimeZone(identifier: row[5].string ?? "UTC") ?? TimeZone(identifier: "UTC")!,
+                settings: try await deliverySettings.settings(workspaceID: row[4].int ?? 0))
         }
         return prepared
     }
@@ -245,6 +276,8 @@ public final class SendPipeline: Service, Sendable {
             return .failed(reason: "the dispatch's definition cannot be read", status: nil)
         }
         let (definition, sendID) = (prepared.definition, prepared.sendID)
+        let zone = profile["time_zone"]?.stringValue.flatMap(TimeZone.init(identifier:)) ?? prepared.workspaceZone
+        if let held = await deliveryControl(message, profile: profile, prepared: prepared, zone: zone) { return held }
         var data: [String: JSONValue] = [
             "user": profile,
             "campaign": .object([
@@ -253,7 +286,9 @@ public final class SendPipeline: Service, Sendable {
                 "message_api_id": .string(message.id), "variant_name": .string(message.variant),
             ]),
         ]
-        if let properties = message.triggerProperties { data["api_trigger_properties"] = properties }
+        if let properties = message.triggerProperties {
+            data[prepared.kind == "action_based" ? "event_properties" : "api_trigger_properties"] = properties
+        }
         var environment = RenderEnvironment()
         environment.now = clock.now()
         environment.fetcher = connectedContent.service.fetcher(for: ConnectedContentContext(
@@ -266,7 +301,9 @@ public final class SendPipeline: Service, Sendable {
             let context = BrazeContext.make(from: LiquidValue(JSONValue.object(data)))
             url = try await webhook.url.render(context, environment: environment).trimmingCharacters(in: .whitespacesAndNewlines)
             for (name, value) in webhook.headers { headers.append((name, try await value.render(context, environment: environment))) }
-            body = try await webhook.body.render(context, environment: environment)
+            body = try Self.advertise(
+                try await webhook.body.render(context, environment: environment), definition: definition, field: webhook.adTextField,
+                settings: prepared.settings)
         } catch let aborted as MessageAborted {
             return .aborted(reason: aborted.reason ?? "{% abort_message %} called")
         } catch {
@@ -304,6 +341,72 @@ public final class SendPipeline: Service, Sendable {
             default: return .failed(reason: error.reason, status: error.status)
             }
         }
+    }
+
+    /// Quiet hours, the advertising night rule and frequency caps: `nil` when the message may go now,
+    /// else a later time (`retry`) or a skip.
+    private func deliveryControl(_ message: QueuedMessage, profile: JSONValue, prepared: PreparedDispatch, zone: TimeZone) async -> MessageOutcome? {
+        let now = clock.now()
+        let settings = prepared.settings
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let parts = calendar.dateComponents([.hour, .minute], from: now)
+        let minuteOfDay = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
+        func inside(_ start: Int, _ end: Int) -> Bool { start < end ? (minuteOfDay >= start && minuteOfDay < end) : (minuteOfDay >= start || minuteOfDay < end) }
+        func next(_ minutes: Int) -> Int64 {
+            let today = calendar.date(bySettingHour: minutes / 60, minute: minutes % 60, second: 0, of: now) ?? now
+            let target = today > now ? today : (calendar.date(byAdding: .day, value: 1, to: today) ?? today)
+            return BrazeTime.epochMilliseconds(target)
+        }
+        if let quiet = settings.quietHours, let start = DeliverySettings.minutes(quiet.start), let end = DeliverySettings.minutes(quiet.end),
+            inside(start, end)
+        {
+            if quiet.action == "skip" { return .skipped(reason: "quiet hours \(quiet.start)–\(quiet.end) in \(zone.identifier)") }
+            return .retry(at: next(end), reason: "held for quiet hours until \(quiet.end) \(zone.identifier)")
+        }
+        if prepared.definition.advertising, inside(21 * 60, 8 * 60) {
+            let group = settings.advertising?.nightConsentGroup
+            let consented = group != nil && (profile["subscription_groups"]?.arrayValue ?? []).contains {
+                $0["subscription_group_id"]?.stringValue == group && $0["subscription_state"]?.stringValue == "subscribed"
+            }
+            if !consented {
+                return .retry(at: next(8 * 60), reason: "advertising is not sent 21:00–08:00 without night-time consent; held until 08:00 \(zone.identifier)")
+            }
+        }
+        if prepared.definition.frequencyCapped {
+            for cap in settings.frequencyCaps where cap.channel == "any" || cap.channel == message.channel {
+                let since = BrazeTime.epochMilliseconds(now) - Int64(cap.days) * 86_400_000
+                let count = (try? await queue.deliveredCount(userID: message.userID, since: since, channel: cap.channel == "any" ? nil : cap.channel)) ?? 0
+                if count >= cap.max {
+                    return .skipped(reason: "frequency cap: at most \(cap.max) \(cap.channel == "any" ? "messages" : cap.channel + " messages") per \(cap.days) days")
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Advertising messages: "(광고) " before the text field and the opt-out line after it.
+    static func advertise(_ body: String, definition: CampaignDefinition, field: String?, settings: DeliverySettings) throws -> String {
+        guard definition.advertising, let field else { return body }
+        guard let optOut = settings.advertising?.optOutText else {
+            throw AdvertisingError("advertising campaigns need delivery_settings.advertising.opt_out_text")
+        }
+        guard case .object(var object) = try JSONValue.parse(Array(body.utf8)) else {
+            throw AdvertisingError("the body of an advertising message must be a JSON object with the field '\(field)'")
+        }
+        func decorate(_ members: inout [String: JSONValue], path: ArraySlice<Substring>) throws {
+            let key = String(path.first ?? "")
+            if path.count == 1 {
+                guard let text = members[key]?.stringValue else { throw AdvertisingError("the body has no text field '\(field)'") }
+                members[key] = .string("(광고) " + text + "\n" + optOut)
+                return
+            }
+            guard case .object(var child)? = members[key] else { throw AdvertisingError("the body has no text field '\(field)'") }
+            try decorate(&child, path: path.dropFirst())
+            members[key] = .object(child)
+        }
+        try decorate(&object, path: field.split(separator: ".")[...])
+        return JSONValue.object(object).serialized()
     }
 
     private func retryOrFail(_ message: QueuedMessage, reason: String, status: Int?) -> MessageOutcome {
@@ -356,4 +459,10 @@ extension LiquidValue {
             self = .object(object)
         }
     }
+}
+
+/// An advertising message that cannot carry the required prefix and footer.
+struct AdvertisingError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

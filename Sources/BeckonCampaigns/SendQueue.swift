@@ -40,6 +40,8 @@ public enum MessageOutcome: Sendable {
     case retry(at: Int64, reason: String)
     case failed(reason: String, status: Int?)
     case aborted(reason: String)
+    /// Not sent by rule (frequency cap, quiet hours); logged, never retried.
+    case skipped(reason: String)
 }
 
 /// The dispatches and the message queue, in the database so a crash loses nothing: messages are
@@ -127,6 +129,8 @@ public final class SendQueue: Sendable {
         public let triggerProperties: JSONValue?
         /// Control-group users get a settled `control` row instead of a queued message.
         public let isControl: Bool
+        /// Whether the message counts toward frequency caps.
+        public let capped: Bool
     }
 
     /// Adds one page of a dispatch's messages and moves its cursor, in one transaction. With a
@@ -151,11 +155,12 @@ public final class SendQueue: Sendable {
                 try connection.execute(
                     """
                     INSERT INTO messages (id, workspace_id, dispatch_id, campaign_id, user_id, channel, variant, state, attempts, not_before,
-                        trigger_properties, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+                        trigger_properties, capped, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
+                        ON CONFLICT (id) DO NOTHING
                     """,
                     [.text(id), .integer(dispatch.workspaceID), .text(dispatch.id), .text(dispatch.campaignID), .integer(message.userID),
                      .text(channel), .text(message.variant), .text(message.isControl ? "control" : "queued"), .integer(notBefore),
-                     .text(message.triggerProperties?.serialized()), .integer(now), .integer(now)])
+                     .text(message.triggerProperties?.serialized()), .bool(message.capped), .integer(now), .integer(now)])
                 if message.isControl {
                     try Self.insertEvent(
                         connection, workspaceID: dispatch.workspaceID, time: now, type: "control", campaignID: dispatch.campaignID,
@@ -224,6 +229,10 @@ public final class SendQueue: Sendable {
                     state = "aborted"
                     error = reason
                     events = [("abort", reason)]
+                case .skipped(let reason):
+                    state = "skipped"
+                    error = reason
+                    events = [("skip", reason)]
                 }
                 try connection.execute(
                     "UPDATE messages SET state = ?, not_before = COALESCE(?, not_before), last_error = ?, updated_at = ? WHERE id = ?",
@@ -246,6 +255,84 @@ public final class SendQueue: Sendable {
                     "UPDATE campaigns SET first_sent_at = COALESCE(first_sent_at, ?), last_sent_at = ? WHERE id = ?",
                     [.integer(now), .integer(now), .text(campaignID)])
             }
+        }
+    }
+
+    /// Engagement events of a campaign by type (`send`, `delivery`, `failure`, `abort`, `skip`, `control`, `conversion`).
+    public func engagementCounts(campaignID: String) async throws -> [String: Int] {
+        try await database.read { connection in
+            let rows = try connection.query("SELECT type, COUNT(*) FROM engagement_events WHERE campaign_id = ? GROUP BY type", [.text(campaignID)])
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0].string ?? "", Int($0[1].int ?? 0)) })
+        }
+    }
+
+    /// Delivered messages counting toward caps that `userID` got since `since` (epoch ms), on `channel` or any.
+    public func deliveredCount(userID: Int64, since: Int64, channel: String?) async throws -> Int {
+        try await database.read { connection in
+            var sql = "SELECT COUNT(*) FROM messages WHERE user_id = ? AND state = 'delivered' AND capped = 1 AND updated_at >= ?"
+            var arguments: [SQLValue] = [.integer(userID), .integer(since)]
+            if let channel {
+                sql += " AND channel = ?"
+                arguments.append(.text(channel))
+            }
+            return Int(try connection.first(sql, arguments)?[0].int ?? 0)
+        }
+    }
+
+    /// Whether `userID` has (or is about to get) this campaign: a message not cancelled, aborted or
+    /// skipped since `since` (epoch ms; `nil`: ever), or a trigger still waiting to be expanded.
+    public func hasCampaign(campaignID: String, userID: Int64, since: Int64?) async throws -> Bool {
+        try await database.read { connection in
+            let pending = try connection.first(
+                "SELECT 1 FROM dispatches WHERE campaign_id = ? AND id LIKE ? AND state = 'pending'",
+                [.text(campaignID), .text("dsp:\(campaignID):\(userID):%")])
+            if pending != nil { return true }
+            return try connection.first(
+                """
+                SELECT 1 FROM messages WHERE campaign_id = ? AND user_id = ? AND state IN ('queued', 'sending', 'delivered', 'failed', 'control')
+                AND created_at >= ?
+                """, [.text(campaignID), .integer(userID), .integer(since ?? 0)]) != nil
+        }
+    }
+
+    /// Cancels what a campaign has queued or pending for `userID`; returns how many messages.
+    @discardableResult
+    public func cancelPending(campaignID: String, userID: Int64) async throws -> Int {
+        let now = self.now
+        return try await database.write { connection in
+            try connection.execute(
+                "UPDATE dispatches SET state = 'cancelled' WHERE campaign_id = ? AND id LIKE ? AND state = 'pending'",
+                [.text(campaignID), .text("dsp:\(campaignID):\(userID):%")])
+            let count = try connection.first(
+                "SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND user_id = ? AND state = 'queued'", [.text(campaignID), .integer(userID)])?[0].int ?? 0
+            try connection.execute(
+                "UPDATE messages SET state = 'cancelled', updated_at = ? WHERE campaign_id = ? AND user_id = ? AND state = 'queued'",
+                [.integer(now), .text(campaignID), .integer(userID)])
+            return Int(count)
+        }
+    }
+
+    /// Records conversion `label` (A–D) for a user who got the campaign within `windowMilliseconds`
+    /// before `time`, once per user per campaign per label. Returns whether it was recorded.
+    @discardableResult
+    public func recordConversion(
+        workspaceID: Int64, campaignID: String, userID: Int64, label: String, time: Int64, windowMilliseconds: Int64
+    ) async throws -> Bool {
+        try await database.write { connection in
+            guard let sent = try connection.first(
+                """
+                SELECT message_id, dispatch_id, variant, channel FROM engagement_events WHERE workspace_id = ? AND campaign_id = ? AND user_id = ?
+                AND type = 'send' AND time <= ? AND time >= ? ORDER BY time DESC LIMIT 1
+                """, [.integer(workspaceID), .text(campaignID), .integer(userID), .integer(time), .integer(time - windowMilliseconds)])
+            else { return false }
+            let already = try connection.first(
+                "SELECT 1 FROM engagement_events WHERE campaign_id = ? AND user_id = ? AND type = 'conversion' AND details = ?",
+                [.text(campaignID), .integer(userID), .text(label)])
+            guard already == nil else { return false }
+            try Self.insertEvent(
+                connection, workspaceID: workspaceID, time: time, type: "conversion", campaignID: campaignID, dispatchID: sent[1].string ?? "",
+                messageID: sent[0].string ?? "", variant: sent[2].string ?? "", userID: userID, channel: sent[3].string ?? "", details: label)
+            return true
         }
     }
 

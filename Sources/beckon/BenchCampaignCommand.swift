@@ -25,6 +25,7 @@ struct BenchCampaignCommand: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Folder for the benchmark's SQLite database (must not hold one).")
     var dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("beckon-bench-campaign-\(UUID().uuidString)").path
     @Option(help: "Messages rendered and sent at once.") var concurrency = 64
+    @Flag(name: .customLong("keep-data"), help: "Keep the benchmark database afterwards.") var keepData = false
     @Option(name: .customLong("batch-size"), help: "Messages taken from the queue per round.") var batchSize = 500
 
     func run() async throws {
@@ -108,6 +109,7 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         await group.triggerGracefulShutdown()
         try await server.value
         try await database.close()
+        if !keepData { try? FileManager.default.removeItem(atPath: dataDirectory) }
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {

@@ -43,6 +43,11 @@ final class WebhookInbox: Sendable {
             }
             return Response(status: HTTPResponse.Status(code: status), body: .init(byteBuffer: ByteBuffer(string: status == 200 ? "ok" : "vendor says no")))
         }
+        router.get("/best") { request, _ -> Response in
+            let category = request.uri.queryParameters["category"].map(String.init) ?? "all"
+            let body = #"{"projects": [{"title": "Best of \#(category)", "url": "https://shop.example/p/\#(category)"}]}"#
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
         return router
     }
 }
@@ -222,6 +227,176 @@ struct CampaignTests {
             #expect(try await api.post("/beckon/v1/campaigns/\(id)/pause", "{}").status == .conflict)
             #expect(try await api.delete("/beckon/v1/campaigns/\(id)").status == .ok)
             #expect(try await api.get("/beckon/v1/campaigns/\(id)").status == .notFound)
+        }
+    }
+
+    static func engagement(_ api: APIHarness, _ id: String) async throws -> JSONValue {
+        try await api.get("/beckon/v1/campaigns/\(id)").json["engagement"] ?? .null
+    }
+
+    /// Case (c): add-to-cart schedules a reminder a day later; a purchase in between cancels it;
+    /// the user is not re-eligible; a purchase after the send is a conversion.
+    @Test(arguments: TestDatabases.all())
+    func abandonedCart(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                try await Self.track(api, users: [("cart1", "Ana"), ("cart2", "Bo")])
+                let campaign = JSONValue.object([
+                    "name": .string("Abandoned cart"),
+                    "delivery": .object([
+                        "type": .string("action_based"), "trigger": .object(["event": .string("add_to_cart")]),
+                        "delay": .object(["seconds": .int(86_400)]), "cancel_if": .array([.object(["purchase": .object([:])])]),
+                    ]),
+                    "conversion_events": .array([.object(["purchase": .object([:]), "window_hours": .int(72)])]),
+                    "messages": .object(["webhook": .object([
+                        "url": .string("http://127.0.0.1:\(port)/hook/cart"),
+                        "body": .string(#"{"to": "{{${user_id}}}", "text": "{{event_properties.${product}}} is still in your cart"}"#),
+                    ])]),
+                ])
+                let id = try await Self.create(api, campaign.serialized())
+                let added = try await api.post("/users/track", #"""
+                    {"events": [{"external_id": "cart1", "name": "add_to_cart", "time": "2025-06-30T15:00:00Z", "properties": {"product": "코트"}},
+                                {"external_id": "cart2", "name": "add_to_cart", "time": "2025-06-30T15:00:00Z", "properties": {"product": "모자"}}]}
+                    """#)
+                #expect(added.status == .created)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.isEmpty, "a day's delay")
+                api.clock.advance(by: 7_200)
+                _ = try await api.post("/users/track", #"{"purchases": [{"external_id": "cart2", "product_id": "hat", "currency": "KRW", "price": 39000, "time": "2025-06-30T17:00:00Z"}]}"#)
+                api.clock.advance(by: 86_400)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.map(\.body) == [.object(["to": .string("cart1"), "text": .string("코트 is still in your cart")])])
+                _ = try await api.post("/users/track", #"{"events": [{"external_id": "cart1", "name": "add_to_cart", "time": "2025-07-01T18:00:00Z", "properties": {"product": "신발"}}]}"#)
+                api.clock.advance(by: 2 * 86_400)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.count == 1, "not re-eligible (reeligible_after is null)")
+                _ = try await api.post("/users/track", #"{"purchases": [{"external_id": "cart1", "product_id": "coat", "currency": "KRW", "price": 129000, "time": "2025-07-03T18:00:00Z"}]}"#)
+                let engagement = try await Self.engagement(api, id)
+                #expect(engagement["send"] == .int(1))
+                #expect(engagement["delivery"] == .int(1))
+                #expect(engagement["conversion"] == .int(1))
+                let details = try await api.get("/beckon/v1/campaigns/\(id)")
+                #expect(details.json["messages_by_state"]?["cancelled"] == .int(1), "cart2's purchase cancelled the queued reminder")
+            }
+        }
+    }
+
+    /// Case (d): the frequency cap holds (an exempt campaign still sends), and advertising gets the
+    /// (광고) prefix and opt-out footer and waits for 08:00 unless the user consented to night ads.
+    @Test func frequencyCapAndNightAdvertising() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                let reply = try await api.post("/users/track", #"""
+                    {"attributes": [
+                      {"external_id": "night", "first_name": "Owl", "time_zone": "Asia/Seoul",
+                       "subscription_groups": [{"subscription_group_id": "night_ads", "subscription_state": "subscribed"}]},
+                      {"external_id": "day", "first_name": "Lark", "time_zone": "Asia/Seoul"}]}
+                    """#)
+                #expect(reply.status == .created, "\(reply.text)")
+                let settings = try await api.put("/beckon/v1/delivery_settings", #"""
+                    {"frequency_caps": [{"channel": "any", "max": 1, "days": 7}],
+                     "advertising": {"opt_out_text": "무료거부 080-123-4567", "night_consent_group": "night_ads"}}
+                    """#)
+                #expect(settings.status == .ok, "\(settings.text)")
+                func campaign(_ name: String, extra: [String: JSONValue]) -> String {
+                    var object: [String: JSONValue] = [
+                        "name": .string(name), "delivery": .object(["type": .string("api_triggered")]),
+                        "messages": .object(["webhook": .object([
+                            "url": .string("http://127.0.0.1:\(port)/hook/\(name)"), "ad_text_field": .string("message.content"),
+                            "body": .string(#"{"to": "{{${user_id}}}", "message": {"content": "{{${first_name}}}님, 여름 세일"}}"#),
+                        ])]),
+                    ]
+                    for (key, value) in extra { object[key] = value }
+                    return JSONValue.object(object).serialized()
+                }
+                let ad = try await Self.create(api, campaign("ad", extra: ["advertising": .bool(true)]))
+                let recipients = #"[{"external_user_id": "night"}, {"external_user_id": "day"}]"#
+                _ = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(ad)", "recipients": \#(recipients)}"#)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.map { $0.body["to"] } == [.string("night")], "00:00 in Seoul: only the consenting user")
+                #expect(inbox.all.first?.body["message"]?["content"] == .string("(광고) Owl님, 여름 세일\n무료거부 080-123-4567"))
+                api.clock.advance(by: 8 * 3_600)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.map { $0.body["to"] } == [.string("night"), .string("day")], "08:00 in Seoul: the rest")
+
+                let capped = try await Self.create(api, campaign("capped", extra: [:]))
+                _ = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(capped)", "recipients": \#(recipients)}"#)
+                let exempt = try await Self.create(api, campaign("exempt", extra: ["frequency_capped": .bool(false)]))
+                _ = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(exempt)", "recipients": [{"external_user_id": "day"}]}"#)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.filter { $0.path == "/hook/capped" }.isEmpty, "both users already got a message this week")
+                #expect(inbox.all.filter { $0.path == "/hook/exempt" }.count == 1)
+                let skipped = try await api.get("/beckon/v1/activity_log?campaign_id=\(capped)&type=skipped")
+                #expect(skipped.json["entries"]?.arrayValue?.count == 2)
+                #expect(skipped.json["entries"]?.arrayValue?.first?["reason"] == .string("frequency cap: at most 1 messages per 7 days"))
+                let bad = try await api.put("/beckon/v1/delivery_settings", #"{"frequency_caps": [{"max": 0}], "quiet_hours": {"start": "25:00", "end": "08:00"}}"#)
+                #expect(bad.json["errors"]?.arrayValue?.count == 2)
+            }
+        }
+    }
+
+    /// Cases (a) and (b) as campaigns: the social-proof webhook reads Beckon's own segment size
+    /// (aborting below the threshold, logged), and the best-seller webhook reads the shop's API.
+    @Test func socialProofAndBestSellerCampaigns() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                try await LocalHTTPServer.run(api.api.makeRouter()) { beckonPort in
+                    var events: [String] = []
+                    for index in 0..<5 {
+                        events.append(#"{"external_id": "v\#(index)", "name": "product_viewed", "time": "2025-06-30T10:00:00Z", "properties": {"brand": "Jucy Judy"}}"#)
+                    }
+                    _ = try await api.post("/users/track", #"{"events": [\#(events.joined(separator: ","))], "attributes": [{"external_id": "v0", "last_viewed_category": "tech"}]}"#)
+                    let segment = try await api.post("/beckon/v1/segments", #"{"name": "Viewed JJ", "filter": {"event": "product_viewed", "where": {"brand": "Jucy Judy"}, "within_last": {"days": 1}}}"#)
+                    let segmentID = try #require(segment.json["segment_id"]?.stringValue)
+                    func social(threshold: Int) -> String {
+                        JSONValue.object([
+                            "name": .string("Social proof \(threshold)"), "audience": .object(["segment_ids": .array([.string(segmentID)])]),
+                            "delivery": .object(["type": .string("api_triggered")]),
+                            "messages": .object(["webhook": .object([
+                                "url": .string("http://127.0.0.1:\(port)/hook/social"),
+                                "body": .string("""
+                                    {% connected_content http://127.0.0.1:\(beckonPort)/segments/data_series?segment_id=\(segmentID)&length=1 :headers {"Authorization": "Bearer \(api.adminKey)"} :save series %}
+                                    {%- assign viewers = series.data[0].size -%}
+                                    {%- if viewers == nil or viewers < \(threshold) -%}{% abort_message('too few viewers for social proof') %}{%- endif -%}
+                                    {"to": "{{${user_id}}}", "text": "{{ viewers | number_with_delimiter }} people viewed this brand yesterday"}
+                                    """),
+                            ])]),
+                        ]).serialized()
+                    }
+                    let popular = try await Self.create(api, social(threshold: 3))
+                    let quiet = try await Self.create(api, social(threshold: 100))
+                    let best = try await Self.create(api, JSONValue.object([
+                        "name": .string("Best seller"), "delivery": .object(["type": .string("api_triggered")]),
+                        "messages": .object(["webhook": .object([
+                            "url": .string("http://127.0.0.1:\(port)/hook/best"),
+                            "body": .string(#"""
+                                {%- assign category = custom_attribute.${last_viewed_category} | default: 'all' -%}
+                                {%- connected_content http://127.0.0.1:\#(port)/best?category={{ category | url_param_escape }} :cache_max_age 3600 :save best -%}
+                                {"to": "{{${user_id}}}", "title": "{{ best.projects[0].title }}", "name": "{{ ${first_name} | default: '서포터' }}"}
+                                """#),
+                        ])]),
+                    ]).serialized())
+                    for id in [popular, quiet] {
+                        _ = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(id)", "broadcast": true}"#)
+                    }
+                    _ = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(best)", "recipients": [{"external_user_id": "v0"}, {"external_user_id": "v1"}]}"#)
+                    try await api.campaigns.pipeline.drain()
+                    let social = inbox.all.filter { $0.path == "/hook/social" }
+                    #expect(social.count == 5)
+                    #expect(social.allSatisfy { $0.body["text"] == .string("5 people viewed this brand yesterday") })
+                    let aborted = try await api.get("/beckon/v1/activity_log?campaign_id=\(quiet)&type=abort")
+                    #expect(aborted.json["entries"]?.arrayValue?.count == 5)
+                    #expect(aborted.json["entries"]?.arrayValue?.first?["reason"] == .string("too few viewers for social proof"))
+                    let bodies = inbox.all.filter { $0.path == "/hook/best" }.map(\.body).sorted { ($0["to"]?.stringValue ?? "") < ($1["to"]?.stringValue ?? "") }
+                    #expect(bodies == [
+                        .object(["to": .string("v0"), "title": .string("Best of tech"), "name": .string("서포터")]),
+                        .object(["to": .string("v1"), "title": .string("Best of all"), "name": .string("서포터")]),
+                    ])
+                }
+            }
         }
     }
 }

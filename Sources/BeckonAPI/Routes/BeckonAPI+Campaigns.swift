@@ -13,6 +13,7 @@ extension BeckonAPI {
         router.post("/beckon/v1/campaigns") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: write)
             let campaign = try await withCampaignErrors { try await campaigns.store.create(workspaceID: key.workspaceID, body: body) }
+            campaigns.actions.invalidate(workspaceID: key.workspaceID)
             return JSONResponse.make(Self.campaignJSON(campaign), status: .created)
         }
         router.get("/beckon/v1/campaigns") { request, context -> Response in
@@ -29,6 +30,8 @@ extension BeckonAPI {
             let counts = try await campaigns.queue.messageCounts(campaignID: campaign.id)
             var json = Self.campaignJSON(campaign).objectValue ?? [:]
             json["messages_by_state"] = .object(counts.mapValues { .int(Int64($0)) })
+            let engagement = try await campaigns.queue.engagementCounts(campaignID: campaign.id)
+            json["engagement"] = .object(engagement.mapValues { .int(Int64($0)) })
             return JSONResponse.make(.object(json))
         }
         router.put("/beckon/v1/campaigns/{id}") { request, context -> Response in
@@ -36,6 +39,7 @@ extension BeckonAPI {
             let campaign = try await withCampaignErrors {
                 try await campaigns.store.update(workspaceID: key.workspaceID, id: try context.parameters.require("id"), body: body)
             }
+            campaigns.actions.invalidate(workspaceID: key.workspaceID)
             return JSONResponse.make(Self.campaignJSON(campaign))
         }
         router.delete("/beckon/v1/campaigns/{id}") { request, context -> Response in
@@ -54,10 +58,26 @@ extension BeckonAPI {
                     default: return try await campaigns.store.archive(workspaceID: key.workspaceID, id: id)
                     }
                 }
+                campaigns.actions.invalidate(workspaceID: key.workspaceID)
                 return JSONResponse.make(Self.campaignJSON(campaign))
             }
         }
 
+        router.get("/beckon/v1/delivery_settings") { request, context -> Response in
+            let key = try await authenticator.authorize(request, context: context, permission: write)
+            return JSONResponse.make(Self.deliverySettingsJSON(try await campaigns.deliverySettings.settings(workspaceID: key.workspaceID)))
+        }
+        router.put("/beckon/v1/delivery_settings") { request, context -> Response in
+            let (key, body) = try await authorizedJSON(request, context: context, permission: write)
+            let settings: DeliverySettings
+            do {
+                settings = try DeliverySettings.parse(body)
+            } catch let error as CampaignDefinitionError {
+                throw APIError.badRequest(error.problems)
+            }
+            try await campaigns.deliverySettings.save(workspaceID: key.workspaceID, settings: settings)
+            return JSONResponse.make(Self.deliverySettingsJSON(settings))
+        }
         router.get("/campaigns/list") { request, context -> Response in
             let key = try await authenticator.authorize(request, context: context, permission: "campaigns.list")
             let page = try Self.intParameter(request, "page", default: 0, range: 0...1_000_000)
@@ -183,6 +203,11 @@ extension BeckonAPI {
         }
         guard problems.isEmpty else { throw APIError.badRequest(problems) }
         return TriggerRequest(campaignID: campaignID, sendID: sendID, properties: properties, audience: audience, recipients: recipients)
+    }
+
+    static func deliverySettingsJSON(_ settings: DeliverySettings) -> JSONValue {
+        let data = (try? JSONEncoder().encode(settings)) ?? Data("{}".utf8)
+        return .object(["message": .string("success"), "settings": (try? JSONValue.parse(Array(data))) ?? .object([:])])
     }
 
     func withCampaignErrors<T>(_ work: () async throws -> T) async throws -> T {

@@ -1,3 +1,4 @@
+import BeckonCampaigns
 import BeckonCore
 import BeckonStorage
 import HTTPTypes
@@ -6,6 +7,18 @@ import Hummingbird
 extension BeckonAPI {
     /// The most identifiers Braze's list-style user endpoints take per request.
     static let maxIdentifiersPerRequest = 50
+
+    /// The events and purchases a track request stored, for campaign triggers and conversions.
+    static func observedActions(_ request: TrackRequest, result: TrackResult) -> [ObservedAction] {
+        let rejected = Set(result.errors.map { "\($0.inputArray)#\($0.index)" })
+        let events = request.events.filter { !rejected.contains("events#\($0.index)") }.map {
+            ObservedAction(identifier: $0.identifier, kind: .event($0.name), properties: $0.properties ?? [:], timeMillis: $0.timeMillis)
+        }
+        let purchases = request.purchases.filter { !rejected.contains("purchases#\($0.index)") }.map {
+            ObservedAction(identifier: $0.identifier, kind: .purchase(productID: $0.productID), properties: $0.properties ?? [:], timeMillis: $0.timeMillis)
+        }
+        return events + purchases
+    }
 
     func addUserRoutes(to router: Router<BeckonRequestContext>) {
         router.post("/users/track") { request, context -> Response in
@@ -17,6 +30,7 @@ extension BeckonAPI {
                 throw APIError.from(error)
             }
             let result = try await users.track(workspaceID: key.workspaceID, request: parsed)
+            await campaigns.actions.observe(workspaceID: key.workspaceID, actions: Self.observedActions(parsed, result: result))
             return Self.trackResponse(result, request: parsed)
         }
         router.post("/users/identify") { request, context -> Response in

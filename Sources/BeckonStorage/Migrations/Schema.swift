@@ -211,11 +211,16 @@ public enum Schema {
             CREATE TABLE messages (
                 id TEXT PRIMARY KEY, workspace_id BIGINT NOT NULL, dispatch_id TEXT NOT NULL, campaign_id TEXT,
                 user_id BIGINT NOT NULL, channel TEXT NOT NULL, variant TEXT NOT NULL, state TEXT NOT NULL,
-                attempts INTEGER NOT NULL DEFAULT 0, not_before BIGINT NOT NULL, trigger_properties TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0, not_before BIGINT NOT NULL, trigger_properties TEXT, capped INTEGER NOT NULL DEFAULT 1,
                 last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
             """,
             "CREATE INDEX messages_due ON messages (state, not_before)",
             "CREATE INDEX messages_dispatch ON messages (dispatch_id, state)",
+            "CREATE INDEX messages_user ON messages (user_id, campaign_id)",
+            """
+            CREATE TABLE delivery_settings (
+                workspace_id BIGINT PRIMARY KEY, settings TEXT NOT NULL, updated_at BIGINT NOT NULL)
+            """,
             """
             CREATE TABLE engagement_events (
                 id \(id), workspace_id BIGINT NOT NULL, time BIGINT NOT NULL, type TEXT NOT NULL, campaign_id TEXT,
