@@ -105,13 +105,15 @@ public final class SendQueue: Sendable {
         }
     }
 
+    /// Dispatches to expand now: those due within a minute, so the audience is read close to send time.
     public func pendingDispatches(limit: Int) async throws -> [Dispatch] {
-        try await database.read { connection in
+        let horizon = now + 60_000
+        return try await database.read { connection in
             try connection.query(
                 """
                 SELECT id, workspace_id, campaign_id, kind, definition, trigger_properties, recipients, cursor, scheduled_at
-                FROM dispatches WHERE state = 'pending' ORDER BY created_at LIMIT ?
-                """, [.integer(Int64(limit))]
+                FROM dispatches WHERE state = 'pending' AND scheduled_at <= ? ORDER BY scheduled_at, created_at LIMIT ?
+                """, [.integer(horizon), .integer(Int64(limit))]
             ).map { row in
                 Dispatch(
                     id: row[0].string ?? "", workspaceID: row[1].int ?? 0, campaignID: row[2].string, kind: row[3].string ?? "",
@@ -332,6 +334,38 @@ public final class SendQueue: Sendable {
             try Self.insertEvent(
                 connection, workspaceID: workspaceID, time: time, type: "conversion", campaignID: campaignID, dispatchID: sent[1].string ?? "",
                 messageID: sent[0].string ?? "", variant: sent[2].string ?? "", userID: userID, channel: sent[3].string ?? "", details: label)
+            return true
+        }
+    }
+
+    /// Moves a dispatch that has not been expanded yet to `scheduledAt`; false when it is already
+    /// expanded, cancelled or unknown.
+    public func reschedule(dispatchID: String, workspaceID: Int64, scheduledAt: Int64, triggerProperties: JSONValue?) async throws -> Bool {
+        try await database.write { connection in
+            guard try connection.first(
+                "SELECT 1 FROM dispatches WHERE id = ? AND workspace_id = ? AND state = 'pending' AND cursor = 0",
+                [.text(dispatchID), .integer(workspaceID)]) != nil
+            else { return false }
+            try connection.execute("UPDATE dispatches SET scheduled_at = ? WHERE id = ?", [.integer(scheduledAt), .text(dispatchID)])
+            if let triggerProperties {
+                try connection.execute(
+                    "UPDATE dispatches SET trigger_properties = ? WHERE id = ?", [.text(triggerProperties.serialized()), .text(dispatchID)])
+            }
+            return true
+        }
+    }
+
+    /// Cancels a dispatch not yet sent, with its queued messages; false when there is nothing to cancel.
+    public func cancel(dispatchID: String, workspaceID: Int64) async throws -> Bool {
+        let now = self.now
+        return try await database.write { connection in
+            guard try connection.first(
+                "SELECT 1 FROM dispatches WHERE id = ? AND workspace_id = ? AND state IN ('pending', 'expanded')",
+                [.text(dispatchID), .integer(workspaceID)]) != nil
+            else { return false }
+            try connection.execute("UPDATE dispatches SET state = 'cancelled' WHERE id = ?", [.text(dispatchID)])
+            try connection.execute(
+                "UPDATE messages SET state = 'cancelled', updated_at = ? WHERE dispatch_id = ? AND state = 'queued'", [.integer(now), .text(dispatchID)])
             return true
         }
     }

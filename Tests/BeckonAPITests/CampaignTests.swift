@@ -277,7 +277,7 @@ struct CampaignTests {
                 #expect(engagement["delivery"] == .int(1))
                 #expect(engagement["conversion"] == .int(1))
                 let details = try await api.get("/beckon/v1/campaigns/\(id)")
-                #expect(details.json["messages_by_state"]?["cancelled"] == .int(1), "cart2's purchase cancelled the queued reminder")
+                #expect(details.json["messages_by_state"]?["cancelled"] == nil, "cart2's reminder was cancelled before it was expanded")
             }
         }
     }
@@ -396,6 +396,58 @@ struct CampaignTests {
                         .object(["to": .string("v1"), "title": .string("Best of all"), "name": .string("서포터")]),
                     ])
                 }
+            }
+        }
+    }
+
+    @Test func messagesSendAndTriggerSchedules() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                try await Self.track(api, users: [("m1", "Mo"), ("m2", "Ny")])
+                let send = try await api.post("/messages/send", #"""
+                    {"external_user_ids": ["m1"], "messages": {"webhook": {"url": "http://127.0.0.1:\#(port)/hook/adhoc",
+                     "request_method": "POST", "request_headers": {"X-Vendor": "kakao"}, "body": "{\"to\": \"{{${user_id}}}\"}"}}}
+                    """#)
+                #expect(send.status == .created, "\(send.text)")
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.map { $0.path } == ["/hook/adhoc"])
+                let bad = try await api.post("/messages/send", #"{"segment_id": "seg_x", "messages": {"email": {}}}"#)
+                #expect(bad.status == .badRequest)
+                #expect(bad.json["errors"]?.arrayValue?.count == 3, "\(bad.text)")
+
+                let id = try await Self.create(api, JSONValue.object([
+                    "name": .string("Later"), "delivery": .object(["type": .string("api_triggered")]),
+                    "messages": .object(["webhook": .object([
+                        "url": .string("http://127.0.0.1:\(port)/hook/later"),
+                        "body": .string(#"{"to": "{{${user_id}}}", "p": "{{api_trigger_properties.${p}}}"}"#),
+                    ])]),
+                ]).serialized())
+                let inOneHour = BrazeTime.format(APIHarness.now.addingTimeInterval(3_600))
+                let created = try await api.post("/campaigns/trigger/schedule/create", #"""
+                    {"campaign_id": "\#(id)", "recipients": [{"external_user_id": "m2"}], "trigger_properties": {"p": "v1"}, "schedule": {"time": "\#(inOneHour)"}}
+                    """#)
+                #expect(created.status == .created, "\(created.text)")
+                let scheduleID = try #require(created.json["schedule_id"]?.stringValue)
+                let inTwoHours = BrazeTime.format(APIHarness.now.addingTimeInterval(7_200))
+                let updated = try await api.post("/campaigns/trigger/schedule/update", #"""
+                    {"campaign_id": "\#(id)", "schedule_id": "\#(scheduleID)", "trigger_properties": {"p": "v2"}, "schedule": {"time": "\#(inTwoHours)"}}
+                    """#)
+                #expect(updated.status == .ok, "\(updated.text)")
+                let doomed = try await api.post("/campaigns/trigger/schedule/create", #"""
+                    {"campaign_id": "\#(id)", "recipients": [{"external_user_id": "m1"}], "schedule": {"time": "\#(inOneHour)"}}
+                    """#)
+                let doomedID = try #require(doomed.json["schedule_id"]?.stringValue)
+                #expect(try await api.post("/campaigns/trigger/schedule/delete", #"{"campaign_id": "\#(id)", "schedule_id": "\#(doomedID)"}"#).status == .ok)
+                #expect(try await api.post("/campaigns/trigger/schedule/delete", #"{"campaign_id": "\#(id)", "schedule_id": "\#(doomedID)"}"#).status == .notFound)
+                api.clock.advance(by: 3_600)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.filter { $0.path == "/hook/later" }.isEmpty, "moved to two hours; the other was deleted")
+                api.clock.advance(by: 3_600)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.filter { $0.path == "/hook/later" }.map(\.body) == [.object(["to": .string("m2"), "p": .string("v2")])])
+                let past = try await api.post("/campaigns/trigger/schedule/create", #"{"campaign_id": "\#(id)", "broadcast": true, "schedule": {"time": "2020-01-01T00:00:00Z"}}"#)
+                #expect(past.status == .badRequest)
             }
         }
     }

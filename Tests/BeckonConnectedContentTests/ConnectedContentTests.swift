@@ -60,7 +60,7 @@ struct ConnectedContentTests {
             configuration.retryBaseDelay = .milliseconds(5)
             var defaults = ConnectedContentSettings()
             defaults.rateLimitPerSecond = nil
-            defaults.timeoutMilliseconds = 500
+            defaults.timeoutMilliseconds = 1_500
             configuration.defaultSettings = settings ?? defaults
             configure(&configuration)
             var workspaceID: Int64 = 1
@@ -152,7 +152,7 @@ struct ConnectedContentTests {
                 #expect(fixture.received.count("/json") == 0, "a 302 must not be followed")
                 let entries = try await fixture.entries()
                 let byPath = Dictionary(entries.map { (($0.url ?? "").components(separatedBy: "/").last?.components(separatedBy: "?").first ?? "", $0) }) { first, _ in first }
-                #expect(byPath["slow"]?.reason == "no complete response within 500 ms")
+                #expect(byPath["slow"]?.reason == "no complete response within 1500 ms")
                 #expect(byPath["big"]?.reason.contains("1048576-byte limit") == true)
                 #expect(byPath["error"]?.status == 500)
                 #expect(byPath["missing"]?.status == 404)

@@ -40,7 +40,7 @@ enum TestReceiver {
         }
         router.get("/slow") { _, _ in
             _ = received.record("/slow")
-            try await Task.sleep(for: .seconds(1))
+            try await Task.sleep(for: .seconds(3))
             return json(#"{"late": true}"#)
         }
         router.get("/big") { _, _ in
@@ -83,7 +83,7 @@ enum TestReceiver {
             let category = request.uri.queryParameters["category"].map(String.init) ?? ""
             _ = received.record("/best")
             _ = received.record("/best/\(category)")
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(100))
             if category == "empty" { return json(#"{"projects": []}"#) }
             return json(#"""
                 {"category": "\#(category)", "projects": [{"title": "Best of \#(category)", "url": "https://shop.example/p/\#(category)-1",

@@ -110,28 +110,171 @@ extension BeckonAPI {
         }
         router.post("/campaigns/trigger/send") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.send")
-            let trigger = try Self.triggerRequest(body)
-            let campaign = try await withCampaignErrors { try await campaigns.store.campaign(workspaceID: key.workspaceID, id: trigger.campaignID) }
-            guard campaign.deliveryType == "api_triggered" else {
-                throw APIError.badRequest(["campaign_id: campaign \(campaign.id) is not an API-triggered campaign"])
-            }
-            guard campaign.state == .active else {
-                throw APIError.badRequest(["campaign_id: campaign \(campaign.id) is \(campaign.state.rawValue); launch it first"])
-            }
-            var definition = campaign.definition
-            if let audience = trigger.audience, var object = definition.objectValue {
-                var campaignAudience = object["audience"]?.objectValue ?? [:]
-                campaignAudience["filter"] = campaignAudience["filter"].map { .object(["all": .array([$0, audience])]) } ?? audience
-                object["audience"] = .object(campaignAudience)
-                definition = .object(object)
-            }
-            let dispatchID = "dsp_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            try await campaigns.queue.enqueue(
-                id: dispatchID, workspaceID: key.workspaceID, campaignID: campaign.id, kind: "api_triggered", definition: definition,
-                triggerProperties: trigger.properties, recipients: trigger.recipients, scheduledAt: BrazeTime.epochMilliseconds(clock.now()),
-                sendID: trigger.sendID)
+            let dispatchID = try await enqueueTrigger(body, workspaceID: key.workspaceID, at: clock.now())
             return JSONResponse.make(.object(["dispatch_id": .string(dispatchID), "message": .string("success")]), status: .created)
         }
+        router.post("/campaigns/trigger/schedule/create") { request, context -> Response in
+            let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.schedule.create")
+            let at = try Self.scheduleTime(body, now: clock.now())
+            let dispatchID = try await enqueueTrigger(body, workspaceID: key.workspaceID, at: at)
+            return JSONResponse.make(
+                .object(["dispatch_id": .string(dispatchID), "schedule_id": .string(dispatchID), "message": .string("success")]), status: .created)
+        }
+        router.post("/campaigns/trigger/schedule/update") { request, context -> Response in
+            let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.schedule.update")
+            guard let scheduleID = body["schedule_id"]?.stringValue, !scheduleID.isEmpty else {
+                throw APIError.badRequest(["schedule_id: is required"])
+            }
+            let at = try Self.scheduleTime(body, now: clock.now())
+            if let properties = body["trigger_properties"], properties.objectValue == nil {
+                throw APIError.badRequest(["trigger_properties: must be an object"])
+            }
+            guard try await campaigns.queue.reschedule(
+                dispatchID: scheduleID, workspaceID: key.workspaceID, scheduledAt: BrazeTime.epochMilliseconds(at), triggerProperties: body["trigger_properties"])
+            else {
+                throw APIError(.notFound, "Not Found", errors: ["schedule_id: no schedule '\(scheduleID)' that has not started sending"])
+            }
+            return JSONResponse.make(.object(["message": .string("success")]))
+        }
+        router.post("/campaigns/trigger/schedule/delete") { request, context -> Response in
+            let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.schedule.delete")
+            guard let scheduleID = body["schedule_id"]?.stringValue, !scheduleID.isEmpty else {
+                throw APIError.badRequest(["schedule_id: is required"])
+            }
+            guard try await campaigns.queue.cancel(dispatchID: scheduleID, workspaceID: key.workspaceID) else {
+                throw APIError(.notFound, "Not Found", errors: ["schedule_id: no schedule '\(scheduleID)' that can still be cancelled"])
+            }
+            return JSONResponse.make(.object(["message": .string("success")]))
+        }
+        router.post("/messages/send") { request, context -> Response in
+            let (key, body) = try await authorizedJSON(request, context: context, permission: "messages.send")
+            let (definition, recipients, campaignID, sendID) = try await Self.messagesSend(body, workspaceID: key.workspaceID, campaigns: campaigns.store)
+            let dispatchID = "dsp_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            try await campaigns.queue.enqueue(
+                id: dispatchID, workspaceID: key.workspaceID, campaignID: campaignID, kind: "messages_send", definition: definition,
+                triggerProperties: .object([:]), recipients: recipients, scheduledAt: BrazeTime.epochMilliseconds(clock.now()), sendID: sendID)
+            return JSONResponse.make(.object(["dispatch_id": .string(dispatchID), "message": .string("success")]), status: .created)
+        }
+    }
+
+    /// Validates a trigger body against its campaign and enqueues the dispatch to send at `at`.
+    func enqueueTrigger(_ body: JSONValue, workspaceID: Int64, at: Date) async throws -> String {
+        let trigger = try Self.triggerRequest(body)
+        let campaign = try await withCampaignErrors { try await campaigns.store.campaign(workspaceID: workspaceID, id: trigger.campaignID) }
+        guard campaign.deliveryType == "api_triggered" else {
+            throw APIError.badRequest(["campaign_id: campaign \(campaign.id) is not an API-triggered campaign"])
+        }
+        guard campaign.state == .active else {
+            throw APIError.badRequest(["campaign_id: campaign \(campaign.id) is \(campaign.state.rawValue); launch it first"])
+        }
+        var definition = campaign.definition
+        if let audience = trigger.audience, var object = definition.objectValue {
+            var campaignAudience = object["audience"]?.objectValue ?? [:]
+            campaignAudience["filter"] = campaignAudience["filter"].map { .object(["all": .array([$0, audience])]) } ?? audience
+            object["audience"] = .object(campaignAudience)
+            definition = .object(object)
+        }
+        let dispatchID = "dsp_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await campaigns.queue.enqueue(
+            id: dispatchID, workspaceID: workspaceID, campaignID: campaign.id, kind: "api_triggered", definition: definition,
+            triggerProperties: trigger.properties, recipients: trigger.recipients, scheduledAt: BrazeTime.epochMilliseconds(at),
+            sendID: trigger.sendID)
+        return dispatchID
+    }
+
+    /// `schedule.time` (UTC, in the future); local-time trigger schedules are refused.
+    static func scheduleTime(_ body: JSONValue, now: Date) throws -> Date {
+        guard let schedule = body["schedule"]?.objectValue else {
+            throw APIError.badRequest(["schedule: is required: {\"time\": ISO 8601}"])
+        }
+        if schedule["in_local_time"] == .bool(true) || schedule["at_optimal_time"] == .bool(true) {
+            throw APIError.badRequest(["schedule: in_local_time and at_optimal_time are not supported yet for trigger schedules"])
+        }
+        guard let text = schedule["time"]?.stringValue, let time = BrazeTime.parse(text) else {
+            throw APIError.badRequest(["schedule.time: is required: an ISO 8601 time"])
+        }
+        guard time > now.addingTimeInterval(-60) else { throw APIError.badRequest(["schedule.time: \(text) is in the past"]) }
+        return time
+    }
+
+    /// `/messages/send`: an ad-hoc webhook message as a one-off definition, its recipients, and the
+    /// optional campaign and send id it reports under.
+    static func messagesSend(_ body: JSONValue, workspaceID: Int64, campaigns: CampaignStore) async throws
+        -> (definition: JSONValue, recipients: JSONValue?, campaignID: String?, sendID: String?)
+    {
+        guard let object = body.objectValue else { throw APIError.badRequest(["the body must be a JSON object"]) }
+        var problems: [String] = []
+        var recipients: [JSONValue] = []
+        if let ids = object["external_user_ids"] {
+            if let list = ids.arrayValue, list.count <= 50, list.allSatisfy({ !($0.stringValue ?? "").isEmpty }) {
+                recipients += list.map { .object(["identifier": .object(["external_id": $0])]) }
+            } else {
+                problems.append("external_user_ids: must be an array of at most 50 non-empty strings")
+            }
+        }
+        if let aliases = object["user_aliases"] {
+            if let list = aliases.arrayValue, list.count <= 50, list.allSatisfy({ alias in
+                if case .success = UserAlias.parse(alias, field: "user_aliases") { return true }
+                return false
+            }) {
+                recipients += list.map { .object(["identifier": .object(["user_alias": $0])]) }
+            } else {
+                problems.append("user_aliases: must be an array of at most 50 {\"alias_name\", \"alias_label\"} objects")
+            }
+        }
+        var audience: [String: JSONValue] = [:]
+        if let segmentID = object["segment_id"], !segmentID.isNull {
+            if let text = segmentID.stringValue, !text.isEmpty { audience["segment_ids"] = .array([.string(text)]) } else { problems.append("segment_id: must be a segment id") }
+        }
+        if let filter = object["audience"], !filter.isNull { audience["filter"] = filter }
+        let broadcast = object["broadcast"] == .bool(true)
+        if recipients.isEmpty, audience.isEmpty { problems.append("give at least one of external_user_ids, user_aliases, segment_id or audience") }
+        if recipients.isEmpty, !audience.isEmpty, !broadcast { problems.append("broadcast: must be true to send to a segment or audience without user ids") }
+        if !recipients.isEmpty, broadcast { problems.append("broadcast: cannot be true when external_user_ids or user_aliases are given") }
+        if let state = object["recipient_subscription_state"], !["opted_in", "subscribed", "all"].contains(state.stringValue ?? "") {
+            problems.append("recipient_subscription_state: must be 'opted_in', 'subscribed' or 'all'")
+        }
+        var webhook: [String: JSONValue] = [:]
+        if let messages = object["messages"]?.objectValue, !messages.isEmpty {
+            for channel in messages.keys.sorted() where channel != "webhook" {
+                problems.append("messages.\(channel): channel not available yet (available: webhook)")
+            }
+            if let given = messages["webhook"]?.objectValue {
+                webhook["url"] = given["url"] ?? .null
+                webhook["method"] = given["request_method"] ?? .string("POST")
+                webhook["headers"] = given["request_headers"] ?? .object([:])
+                webhook["body"] = given["body"] ?? .string("")
+            } else {
+                problems.append("messages.webhook: is required: {\"url\", \"request_method\", \"request_headers\", \"body\"}")
+            }
+        } else {
+            problems.append("messages: is required: {\"webhook\": {\"url\", \"request_method\", \"request_headers\", \"body\"}}")
+        }
+        var campaignID: String?
+        if let value = object["campaign_id"], !value.isNull {
+            guard let id = value.stringValue else { throw APIError.badRequest(problems + ["campaign_id: must be a string"]) }
+            do {
+                let campaign = try await campaigns.campaign(workspaceID: workspaceID, id: id)
+                if campaign.state != .active { problems.append("campaign_id: campaign \(id) is \(campaign.state.rawValue), not active") }
+                campaignID = id
+            } catch {
+                problems.append("campaign_id: no campaign with id '\(id)'")
+            }
+        }
+        let definition = JSONValue.object([
+            "name": .string("messages/send"), "delivery": .object(["type": .string("api_triggered")]), "audience": .object(audience),
+            "messages": .object(["webhook": .object(webhook)]),
+            "frequency_capped": .bool(object["override_frequency_capping"] != .bool(true)),
+        ])
+        if problems.isEmpty, !webhook.isEmpty {
+            do {
+                _ = try CampaignDefinition.parse(definition)
+            } catch {
+                problems += error.problems
+            }
+        }
+        guard problems.isEmpty else { throw APIError.badRequest(problems) }
+        return (definition, recipients.isEmpty ? nil : .array(recipients), campaignID, object["send_id"]?.stringValue)
     }
 
     /// A validated `/campaigns/trigger/send` body.
