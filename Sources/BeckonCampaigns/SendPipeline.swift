@@ -15,6 +15,8 @@ public struct SendPipelineConfiguration: Sendable {
     public var expansionPageSize = 2_000
     /// Messages rendered and sent at once.
     public var concurrency = 64
+    /// Webhook requests of one campaign in flight at once.
+    public var concurrencyPerCampaign = 32
     /// Sent messages recorded per transaction; a crash can repeat at most this many per batch in flight, plus those in flight.
     public var settleGroupSize = 64
     /// Attempts for a webhook that times out or answers 5xx.
@@ -42,6 +44,7 @@ public final class SendPipeline: Service, Sendable {
     let clock: any BeckonClock
     let configuration: SendPipelineConfiguration
     let logger: Logger
+    let campaignConcurrency: CampaignConcurrency
 
     public init(
         database: any SQLDatabase, users: UserStore, segments: SegmentService, connectedContent: ConnectedContentComponents,
@@ -53,6 +56,7 @@ public final class SendPipeline: Service, Sendable {
         self.segments = segments
         self.connectedContent = connectedContent
         self.deliverySettings = deliverySettings
+        campaignConcurrency = CampaignConcurrency(limit: configuration.concurrencyPerCampaign)
         self.clock = clock
         self.configuration = configuration
         self.logger = logger
@@ -322,6 +326,9 @@ public final class SendPipeline: Service, Sendable {
             headers.append(("Content-Type", "text/plain; charset=utf-8"))
         }
         headers.append(("Idempotency-Key", message.id))
+        let slot = message.campaignID ?? message.dispatchID
+        await campaignConcurrency.acquire(slot)
+        defer { campaignConcurrency.release(slot) }
         do {
             let response = try await connectedContent.service.deliver(
                 method: webhook.method, url: url, headers: headers, body: webhook.method == "GET" ? nil : body,

@@ -34,6 +34,11 @@ struct ServeCommand: AsyncParsableCommand {
         help: "HOST or HOST:PORT that Connected Content may call beyond public addresses on ports 80/443, for every workspace (repeatable; env BECKON_ALLOW_HOSTS, comma-separated).")
     var allowHosts: [String] = []
 
+    @Option(
+        name: .customLong("activity-log-retention-days"),
+        help: "Days the message activity log keeps entries (env BECKON_ACTIVITY_LOG_RETENTION_DAYS; default 30).")
+    var activityLogRetentionDays: Int?
+
     @Option(name: .customLong("public-url"), help: "The URL clients use to reach this server; templates may call it (env BECKON_PUBLIC_URL).")
     var publicURL: String?
 
@@ -57,6 +62,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--public-url must be an absolute URL such as https://beckon.example.com, got '\(url)'")
         }
         configuration.secretKey = environment["BECKON_SECRET_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        if let days = activityLogRetentionDays ?? environment["BECKON_ACTIVITY_LOG_RETENTION_DAYS"].flatMap(Int.init) {
+            guard (1...3_650).contains(days) else { throw ValidationError("--activity-log-retention-days must be 1 to 3650, got \(days)") }
+            configuration.activityLogRetentionDays = days
+        }
 
         let logger = CommandLogging.makeLogger()
         let registry = PrometheusCollectorRegistry()

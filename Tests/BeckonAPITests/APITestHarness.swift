@@ -49,6 +49,7 @@ struct APIHarness {
             var pipeline = SendPipelineConfiguration()
             pipeline.retryBaseMilliseconds = 1_000
             pipeline.webhookTimeoutMilliseconds = 2_000
+            pipeline.concurrencyPerCampaign = 8
             let campaigns = CampaignComponents(
                 database: database, users: users, segments: segments, connectedContent: connectedContent, clock: clock,
                 configuration: pipeline, logger: Logger(label: "test"))

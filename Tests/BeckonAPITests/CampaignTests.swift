@@ -20,6 +20,9 @@ final class WebhookInbox: Sendable {
     }
 
     private let deliveries = Mutex<[Delivery]>([])
+    private let inFlight = Mutex<(now: Int, most: Int)>((0, 0))
+    /// The most requests this receiver had open at once.
+    var mostInFlight: Int { inFlight.withLock { $0.most } }
     /// Answers per path: how many times to fail with `status` before answering 200.
     private let failures = Mutex<[String: (count: Int, status: Int)]>([:])
 
@@ -29,6 +32,12 @@ final class WebhookInbox: Sendable {
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.post("/hook/{name}") { request, context -> Response in
+            self.inFlight.withLock { state in
+                state.now += 1
+                state.most = max(state.most, state.now)
+            }
+            defer { self.inFlight.withLock { $0.now -= 1 } }
+            if request.headers[HTTPField.Name("X-Slow")!] != nil { try await Task.sleep(for: .milliseconds(30)) }
             let bytes = try await request.body.collect(upTo: 1 << 20)
             let path = "/hook/" + (context.parameters.get("name") ?? "")
             let status: Int = self.failures.withLock { failures in
@@ -448,6 +457,55 @@ struct CampaignTests {
                 #expect(inbox.all.filter { $0.path == "/hook/later" }.map(\.body) == [.object(["to": .string("m2"), "p": .string("v2")])])
                 let past = try await api.post("/campaigns/trigger/schedule/create", #"{"campaign_id": "\#(id)", "broadcast": true, "schedule": {"time": "2020-01-01T00:00:00Z"}}"#)
                 #expect(past.status == .badRequest)
+            }
+        }
+    }
+
+    @Test func quietHoursDelayOrSkip() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                _ = try await api.post("/users/track", #"{"attributes": [{"external_id": "seoul", "time_zone": "Asia/Seoul"}, {"external_id": "paris", "time_zone": "Europe/Paris"}]}"#)
+                _ = try await api.put("/beckon/v1/delivery_settings", #"{"quiet_hours": {"start": "22:00", "end": "09:00", "action": "delay"}}"#)
+                let id = try await Self.create(api, JSONValue.object([
+                    "name": .string("Quiet"), "delivery": .object(["type": .string("api_triggered")]),
+                    "messages": .object(["webhook": .object([
+                        "url": .string("http://127.0.0.1:\(port)/hook/quiet"), "body": .string(#"{"to": "{{${user_id}}}"}"#),
+                    ])]),
+                ]).serialized())
+                _ = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(id)", "broadcast": true}"#)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.map { $0.body["to"] } == [.string("paris")], "00:00 in Seoul is quiet; 17:00 in Paris is not")
+                api.clock.advance(by: 9 * 3_600)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.map { $0.body["to"] } == [.string("paris"), .string("seoul")], "held until 09:00 in Seoul")
+                _ = try await api.put("/beckon/v1/delivery_settings", #"{"quiet_hours": {"start": "08:00", "end": "10:00", "action": "skip"}}"#)
+                _ = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(id)", "recipients": [{"external_user_id": "seoul"}]}"#)
+                try await api.campaigns.pipeline.drain()
+                let skipped = try await api.get("/beckon/v1/activity_log?campaign_id=\(id)&type=skipped")
+                #expect(skipped.json["entries"]?.arrayValue?.first?["reason"] == .string("quiet hours 08:00–10:00 in Asia/Seoul"))
+                #expect(inbox.all.count == 2)
+            }
+        }
+    }
+
+    @Test func concurrencyPerCampaignIsBounded() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                try await Self.track(api, users: (0..<150).map { ("c\($0)", "C") })
+                let id = try await Self.create(api, JSONValue.object([
+                    "name": .string("Bounded"), "delivery": .object(["type": .string("api_triggered")]),
+                    "messages": .object(["webhook": .object([
+                        "url": .string("http://127.0.0.1:\(port)/hook/bounded"), "headers": .object(["X-Slow": .string("1")]),
+                        "body": .string(#"{"to": "{{${user_id}}}"}"#),
+                    ])]),
+                ]).serialized())
+                _ = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(id)", "broadcast": true}"#)
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.count == 150)
+                #expect(inbox.mostInFlight <= 8, "the harness allows 8 requests per campaign at once; saw \(inbox.mostInFlight)")
+                #expect(inbox.mostInFlight >= 2)
             }
         }
     }

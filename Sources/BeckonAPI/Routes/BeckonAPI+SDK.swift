@@ -1,3 +1,4 @@
+import BeckonCampaigns
 import BeckonCore
 import BeckonStorage
 import HTTPTypes
@@ -22,6 +23,7 @@ extension BeckonAPI {
                 throw APIError.from(error)
             }
             let result = try await users.ingest(workspaceID: workspace.id, batch: batch)
+            await campaigns.actions.observe(workspaceID: workspace.id, actions: Self.observedActions(batch.track, result: result))
             return Self.trackResponse(result, request: batch.track)
         }
     }
