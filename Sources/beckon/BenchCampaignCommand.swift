@@ -8,7 +8,6 @@ import Foundation
 import Hummingbird
 import Liquid
 import Logging
-import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -59,14 +58,8 @@ struct BenchCampaignCommand: AsyncParsableCommand {
             _ = received.take()
             return Response(status: .ok)
         }
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) }, logger: quiet)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
-        let server = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw ValidationError("the local receiver did not start") }
+        let server = try await BenchLocalServer.start(router, logger: quiet)
+        let port = server.port
 
         var contentConfiguration = ConnectedContentConfiguration()
         contentConfiguration.allowedHosts = try HostAllowlist(parsing: ["127.0.0.1:\(port)"])
@@ -93,7 +86,7 @@ struct BenchCampaignCommand: AsyncParsableCommand {
             try await campaigns.pipeline.drain()
         } catch {
             try? await connectedContent.service.shutdown()
-            await group.triggerGracefulShutdown()
+            try? await server.stop()
             throw error
         }
         let seconds = Self.seconds(since: sendStart)
@@ -106,8 +99,7 @@ struct BenchCampaignCommand: AsyncParsableCommand {
             "peak_rss_mb": .double((Double(usage.ru_maxrss) / 1024).rounded()),
         ]))
         try await connectedContent.service.shutdown()
-        await group.triggerGracefulShutdown()
-        try await server.value
+        try await server.stop()
         try await database.close()
         if !keepData { try? FileManager.default.removeItem(atPath: dataDirectory) }
     }

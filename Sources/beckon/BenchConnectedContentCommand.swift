@@ -6,7 +6,6 @@ import Foundation
 import Hummingbird
 import Liquid
 import Logging
-import ServiceLifecycle
 import Synchronization
 
 /// `beckon bench connected-content`: the category best-seller template (MISSION.md case 2)
@@ -55,14 +54,8 @@ struct BenchConnectedContentCommand: AsyncParsableCommand {
         }
         var quiet = Logger(label: "bench")
         quiet.logLevel = .error
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) }, logger: quiet)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: quiet))
-        let server = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { throw ValidationError("the local API did not start") }
+        let server = try await BenchLocalServer.start(router, logger: quiet)
+        let port = server.port
 
         var configuration = ConnectedContentConfiguration()
         configuration.allowedHosts = try HostAllowlist(parsing: ["127.0.0.1"])
@@ -96,12 +89,11 @@ struct BenchConnectedContentCommand: AsyncParsableCommand {
             print(CommandJSON.text(["pass": "summary", "inlined_over_warm": .double(ratio), "latency_ms": .int(latencyMilliseconds), "categories": .int(categories)]))
         } catch {
             try? await service.shutdown()
-            await group.triggerGracefulShutdown()
+            try? await server.stop()
             throw error
         }
         try await service.shutdown()
-        await group.triggerGracefulShutdown()
-        try await server.value
+        try await server.stop()
     }
 
     /// One pass's throughput and latency.
