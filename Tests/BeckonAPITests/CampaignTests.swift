@@ -285,6 +285,13 @@ struct CampaignTests {
                 #expect(engagement["send"] == .int(1))
                 #expect(engagement["delivery"] == .int(1))
                 #expect(engagement["conversion"] == .int(1))
+                let series = try await api.get("/campaigns/data_series?campaign_id=\(id)&length=5")
+                let points = Dictionary((series.json["data"]?.arrayValue ?? []).map { ($0["time"]?.stringValue ?? "", $0) }) { first, _ in first }
+                #expect(points.count == 5, "\(series.text)")
+                #expect(points["2025-07-02"]?["messages"]?["webhook"]?.arrayValue?.first?["sent"] == .int(1))
+                #expect(points["2025-07-02"]?["unique_recipients"] == .int(1))
+                #expect(points["2025-07-02"]?["conversions_by_send_time"] == .int(1))
+                #expect(points["2025-07-04"]?["conversions"] == .int(1))
                 let details = try await api.get("/beckon/v1/campaigns/\(id)")
                 #expect(details.json["messages_by_state"]?["cancelled"] == nil, "cart2's reminder was cancelled before it was expanded")
             }

@@ -100,6 +100,50 @@ extension BeckonAPI {
                 }),
             ]))
         }
+        router.get("/campaigns/data_series") { request, context -> Response in
+            let key = try await authenticator.authorize(request, context: context, permission: "campaigns.data_series")
+            guard let id = request.uri.queryParameters["campaign_id"].map(String.init), !id.isEmpty else {
+                throw APIError.badRequest(["'campaign_id' is required"])
+            }
+            guard request.uri.queryParameters["length"] != nil else {
+                throw APIError.badRequest(["'length' is required: a whole number of days from 1 to 100"])
+            }
+            let length = try Self.intParameter(request, "length", default: 1, range: 1...100)
+            let ending = try Self.timeParameter(request, "ending_at") ?? clock.now()
+            let campaign = try await withCampaignErrors { try await campaigns.store.campaign(workspaceID: key.workspaceID, id: id) }
+            let zone = TimeZone(identifier: try await workspaces.workspace(id: key.workspaceID)?.timeZone ?? "UTC") ?? TimeZone(identifier: "UTC")!
+            let offset = Int64(zone.secondsFromGMT(for: ending)) * 1_000
+            let endMillis = BrazeTime.epochMilliseconds(ending)
+            let lastDay = (endMillis + offset) / 86_400_000
+            let firstDay = lastDay - Int64(length) + 1
+            let stats = try await campaigns.queue.dailyStats(
+                campaignID: campaign.id, start: firstDay * 86_400_000 - offset, end: endMillis, offsetMilliseconds: offset)
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = "yyyy-MM-dd"
+            let data: [JSONValue] = (firstDay...lastDay).map { day in
+                let day = stats[day] ?? SendQueue.DailyStats(day: day)
+                var point: [String: JSONValue] = [
+                    "time": .string(formatter.string(from: Date(timeIntervalSince1970: Double(day.day) * 86_400))),
+                    "unique_recipients": .int(Int64(day.uniqueRecipients)), "revenue": .double(0),
+                ]
+                for (index, label) in ["A", "B", "C", "D"].enumerated() {
+                    let suffix = index == 0 ? "" : String(index)
+                    point["conversions\(suffix)"] = .int(Int64(day.conversions[label] ?? 0))
+                    point["conversions\(suffix)_by_send_time"] = .int(Int64(day.conversionsBySendTime[label] ?? 0))
+                }
+                let variants = Set(day.sent.keys).union(day.errors.keys).sorted()
+                point["messages"] = .object(["webhook": .array(variants.map { variant in
+                    .object([
+                        "variation_api_id": .string("\(campaign.id)_\(variant)"), "variation_name": .string(variant),
+                        "sent": .int(Int64(day.sent[variant] ?? 0)), "errors": .int(Int64(day.errors[variant] ?? 0)),
+                    ])
+                })])
+                return .object(point)
+            }
+            return JSONResponse.make(.object(["message": .string("success"), "data": .array(data)]))
+        }
         router.get("/campaigns/details") { request, context -> Response in
             let key = try await authenticator.authorize(request, context: context, permission: "campaigns.details")
             guard let id = request.uri.queryParameters["campaign_id"].map(String.init), !id.isEmpty else {
