@@ -36,6 +36,9 @@ public struct DeliverySettings: Sendable, Hashable, Codable {
     public var frequencyCaps: [FrequencyCap] = []
     public var quietHours: QuietHours?
     public var advertising: Advertising?
+    /// The global control group's share of users (1–15 %): users whose random bucket is below
+    /// `percent × 100` get no scheduled or action-based campaign (API-triggered sends still reach them).
+    public var globalControlPercent: Int?
 
     public init() {}
 
@@ -43,6 +46,7 @@ public struct DeliverySettings: Sendable, Hashable, Codable {
         case frequencyCaps = "frequency_caps"
         case quietHours = "quiet_hours"
         case advertising
+        case globalControlPercent = "global_control_group_percent"
     }
 
     /// Minutes after midnight of `HH:MM`, or `nil`.
@@ -57,8 +61,13 @@ public struct DeliverySettings: Sendable, Hashable, Codable {
         var problems: [String] = []
         var settings = DeliverySettings()
         guard let object = body.objectValue else { throw CampaignDefinitionError(problems: ["the body must be a JSON object"]) }
-        for key in object.keys.sorted() where !["frequency_caps", "quiet_hours", "advertising"].contains(key) {
-            problems.append("\(key): unknown setting (frequency_caps, quiet_hours, advertising)")
+        for key in object.keys.sorted() where !["frequency_caps", "quiet_hours", "advertising", "global_control_group_percent"].contains(key) {
+            problems.append("\(key): unknown setting (frequency_caps, quiet_hours, advertising, global_control_group_percent)")
+        }
+        if let value = object["global_control_group_percent"], !value.isNull {
+            if case .int(let percent) = value, (1...15).contains(percent) { settings.globalControlPercent = Int(percent) } else {
+                problems.append("global_control_group_percent: must be a whole number from 1 to 15, or null")
+            }
         }
         if let caps = object["frequency_caps"] {
             if let list = caps.arrayValue, list.count <= 10 {

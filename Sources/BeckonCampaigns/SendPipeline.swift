@@ -141,9 +141,14 @@ public final class SendPipeline: Service, Sendable {
             }
             among = ids
         }
+        var filter = definition.audience.combinedFilter
+        let reachesControlGroup = dispatch.kind == "api_triggered" || dispatch.kind == "messages_send"
+        if !reachesControlGroup, let percent = try await deliverySettings.settings(workspaceID: dispatch.workspaceID).globalControlPercent {
+            let outside = SegmentFilter.randomBucket(NumberCondition(op: .gte, value: Double(percent * 100), upper: nil))
+            filter = filter.map { .all([$0, outside]) } ?? outside
+        }
         let page = try await segments.memberIDs(
-            workspaceID: dispatch.workspaceID, filter: definition.audience.combinedFilter, among: among, after: dispatch.cursor,
-            limit: configuration.expansionPageSize)
+            workspaceID: dispatch.workspaceID, filter: filter, among: among, after: dispatch.cursor, limit: configuration.expansionPageSize)
         var wallClock: String?
         var userZones: [Int64: String] = [:]
         var workspaceZone = TimeZone(identifier: "UTC")!

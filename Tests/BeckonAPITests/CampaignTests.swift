@@ -516,4 +516,38 @@ struct CampaignTests {
             }
         }
     }
+
+    @Test func globalControlGroupSkipsScheduledButNotAPICampaigns() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                let ids = (0..<60).map { "g\($0)" }
+                try await Self.track(api, users: ids.map { ($0, "G") })
+                _ = try await api.put("/beckon/v1/delivery_settings", #"{"global_control_group_percent": 15}"#)
+                var query = ExportQuery()
+                query.externalIDs = ids
+                let profiles = try await api.users.export(workspaceID: api.workspace.id, query: query).users
+                let holdout = Set(profiles.filter { ($0["random_bucket"]?.numberValue ?? 0) < 1_500 }.compactMap { $0["external_id"]?.stringValue })
+                let webhook = { (name: String) in
+                    JSONValue.object(["webhook": .object(["url": .string("http://127.0.0.1:\(port)/hook/\(name)"), "body": .string(#"{"to": "{{${user_id}}}"}"#)])])
+                }
+                let scheduled = JSONValue.object([
+                    "name": .string("Scheduled"), "messages": webhook("scheduled"),
+                    "delivery": .object(["type": .string("scheduled"), "at": .string(BrazeTime.format(APIHarness.now.addingTimeInterval(60)))]),
+                ])
+                let api1 = JSONValue.object(["name": .string("API"), "messages": webhook("api"), "delivery": .object(["type": .string("api_triggered")])])
+                _ = try await Self.create(api, scheduled.serialized())
+                let apiID = try await Self.create(api, api1.serialized())
+                _ = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(apiID)", "broadcast": true}"#)
+                api.clock.advance(by: 60)
+                try await api.campaigns.pipeline.drain()
+                let scheduledTo = Set(inbox.all.filter { $0.path == "/hook/scheduled" }.compactMap { $0.body["to"]?.stringValue })
+                #expect(!holdout.isEmpty, "about 15 % of 60 users hold out")
+                #expect(scheduledTo == Set(ids).subtracting(holdout))
+                #expect(inbox.all.filter { $0.path == "/hook/api" }.count == 60, "API campaigns reach the global control group")
+                let bad = try await api.put("/beckon/v1/delivery_settings", #"{"global_control_group_percent": 40}"#)
+                #expect(bad.status == .badRequest)
+            }
+        }
+    }
 }
