@@ -62,6 +62,8 @@ public struct CampaignDefinition: Sendable {
         case event(name: String, where: [String: JSONValue])
         /// A purchase, of one product or any.
         case purchase(productID: String?)
+        /// An app session starting (SDK).
+        case sessionStart
 
         /// Whether an observed event or purchase is this action.
         public func matches(_ observed: ObservedAction) -> Bool {
@@ -71,6 +73,8 @@ public struct CampaignDefinition: Sendable {
                 return conditions.allSatisfy { key, value in observed.properties[key] == value }
             case (.purchase(let productID), .purchase(let observedProduct)):
                 return productID == nil || productID == observedProduct
+            case (.sessionStart, .sessionStart):
+                return true
             default:
                 return false
             }
@@ -94,6 +98,13 @@ public struct CampaignDefinition: Sendable {
         case atLocalTime(hour: Int, minute: Int, afterDays: Int)
     }
 
+    /// A repeating schedule.
+    public struct Recurrence: Sendable, Hashable {
+        public var periodDays: Int
+        /// The last send time allowed (for local-time sends, read as a wall-clock time).
+        public var until: Date?
+    }
+
     /// A conversion: the action within `windowSeconds` after a send.
     public struct ConversionEvent: Sendable, Hashable {
         public var action: Action
@@ -106,6 +117,9 @@ public struct CampaignDefinition: Sendable {
     public var variants: [Variant]
     public var controlPercent: Int
     public var delivery: Delivery
+    /// For scheduled campaigns: repeat every day or week (until a time); each run sends to the
+    /// whole audience again.
+    public var recurrence: Recurrence?
     /// Messages per minute, spread evenly; `nil` is unpaced.
     public var rateLimitPerMinute: Int?
     /// Whether the workspace's frequency caps apply (and whether its sends count toward them).
@@ -209,6 +223,7 @@ extension CampaignDefinition {
         }
 
         var delivery = Delivery.apiTriggered
+        var recurrence: Recurrence?
         if let value = object["delivery"]?.objectValue {
             switch value["type"]?.stringValue {
             case "api_triggered":
@@ -219,8 +234,18 @@ extension CampaignDefinition {
                     problems.append("delivery.at: is required: an ISO 8601 time")
                     break
                 }
-                if value["recurrence"] != nil, value["recurrence"] != .null {
-                    problems.append("delivery.recurrence: recurring schedules are not supported yet; create one campaign per send")
+                if let given = value["recurrence"], !given.isNull {
+                    let every = given["every"]?.stringValue
+                    var until: Date?
+                    if let text = given["until"]?.stringValue {
+                        until = BrazeTime.parse(text) ?? LocalTime.parse(text, in: TimeZone(identifier: "UTC")!)
+                        if until == nil { problems.append("delivery.recurrence.until: must be an ISO 8601 time") }
+                    }
+                    if every == "day" || every == "week" {
+                        recurrence = Recurrence(periodDays: every == "day" ? 1 : 7, until: until)
+                    } else {
+                        problems.append("delivery.recurrence.every: must be 'day' or 'week'")
+                    }
                 }
                 if localTime {
                     guard let date = LocalTime.parse(text, in: TimeZone(identifier: "UTC")!) else {
@@ -280,7 +305,7 @@ extension CampaignDefinition {
         guard problems.isEmpty else { throw CampaignDefinitionError(problems: problems) }
         return CampaignDefinition(
             name: name, tags: tags, audience: audience, variants: variants, controlPercent: controlPercent, delivery: delivery,
-            rateLimitPerMinute: rateLimit, frequencyCapped: flags["frequency_capped"] ?? true, advertising: advertising,
+            recurrence: recurrence, rateLimitPerMinute: rateLimit, frequencyCapped: flags["frequency_capped"] ?? true, advertising: advertising,
             conversionEvents: conversions, json: body)
     }
 
@@ -360,11 +385,12 @@ extension CampaignDefinition {
             }
             return .purchase(productID: members["product_id"]?.stringValue)
         }
-        if value["session_start"] != nil || value["entered_segment"] != nil {
-            problems.append("\(path): session_start and entered_segment triggers are not supported yet (event or purchase)")
+        if value["session_start"] != nil { return .sessionStart }
+        if value["entered_segment"] != nil {
+            problems.append("\(path): entered_segment triggers are not supported yet (event, purchase or session_start)")
             return nil
         }
-        problems.append("\(path): must be {\"event\": NAME, \"where\": {…}} or {\"purchase\": {…}}")
+        problems.append("\(path): must be {\"event\": NAME, \"where\": {…}}, {\"purchase\": {…}} or {\"session_start\": {}}")
         return nil
     }
 
@@ -422,6 +448,7 @@ public struct ObservedAction: Sendable {
     public enum Kind: Sendable, Hashable {
         case event(String)
         case purchase(productID: String)
+        case sessionStart
     }
 
     public let identifier: UserIdentifier
@@ -439,6 +466,15 @@ public struct ObservedAction: Sendable {
 
 /// Wall-clock times without a zone (`2025-07-01T10:00:00`), for sends in each user's local time.
 enum LocalTime {
+    /// `millis` read as a UTC wall-clock time, written without a zone.
+    static func format(_ millis: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1_000))
+    }
+
     static func parse(_ text: String, in zone: TimeZone) -> Date? {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")

@@ -193,9 +193,11 @@ public final class CampaignStore: Sendable {
             if launching, wallClock + 12 * 3_600_000 < now {
                 throw CampaignError(.invalid, ["delivery.at: \(localTime ?? "") has already passed in every time zone"])
             }
-            return max(now, wallClock - 14 * 3_600_000)
+            return wallClock - 14 * 3_600_000
         }
-        if launching, wallClock < now - 60_000 { throw CampaignError(.invalid, ["delivery.at: \(BrazeTime.format(at)) is in the past"]) }
+        if launching, wallClock < now - 60_000, definition.recurrence == nil {
+            throw CampaignError(.invalid, ["delivery.at: \(BrazeTime.format(at)) is in the past"])
+        }
         return wallClock
     }
 

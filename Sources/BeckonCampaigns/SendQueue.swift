@@ -99,13 +99,27 @@ public final class SendQueue: Sendable {
                         scheduled_at, created_at) VALUES (?, ?, ?, 'scheduled', ?, '{}', NULL, 'pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING
                     """,
                     [.text("dsp_\(campaignID)_\(runAt)"), row[1], .text(campaignID), row[2], .integer(runAt), .integer(now)])
-                try connection.execute("UPDATE campaigns SET next_run_at = NULL WHERE id = ?", [.text(campaignID)])
+                try connection.execute(
+                    "UPDATE campaigns SET next_run_at = ? WHERE id = ?", [.integer(Self.nextRecurrence(after: runAt, definition: row[2])), .text(campaignID)])
             }
             return due.count
         }
     }
 
     /// Dispatches to expand now: those due within a minute, so the audience is read close to send time.
+    /// The run after `runAt` for a recurring campaign (skipping runs already past), or `nil`.
+    static func nextRecurrence(after runAt: Int64, definition: SQLValue) -> Int64? {
+        guard let json = json(definition), let parsed = try? CampaignDefinition.parse(json), let recurrence = parsed.recurrence,
+            case .scheduled(_, let localTime) = parsed.delivery
+        else { return nil }
+        let period = Int64(recurrence.periodDays) * 86_400_000
+        let next = runAt + period
+        // Local-time runs start 14 hours before the wall-clock time they send at.
+        let sendTime = localTime == nil ? next : next + 14 * 3_600_000
+        if let until = recurrence.until, sendTime > BrazeTime.epochMilliseconds(until) { return nil }
+        return next
+    }
+
     public func pendingDispatches(limit: Int) async throws -> [Dispatch] {
         let horizon = now + 60_000
         return try await database.read { connection in

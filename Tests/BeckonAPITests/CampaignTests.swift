@@ -517,6 +517,46 @@ struct CampaignTests {
         }
     }
 
+    @Test func recurringDailyAndSessionStartTrigger() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                try await Self.track(api, users: [("r1", "R"), ("r2", "S")])
+                let first = APIHarness.now.addingTimeInterval(600)
+                let daily = JSONValue.object([
+                    "name": .string("Daily digest"),
+                    "messages": .object(["webhook": .object(["url": .string("http://127.0.0.1:\(port)/hook/daily"), "body": .string(#"{"to": "{{${user_id}}}"}"#)])]),
+                    "delivery": .object([
+                        "type": .string("scheduled"), "at": .string(BrazeTime.format(first)),
+                        "recurrence": .object(["every": .string("day"), "until": .string(BrazeTime.format(first.addingTimeInterval(2 * 86_400)))]),
+                    ]),
+                ])
+                let dailyID = try await Self.create(api, daily.serialized())
+                for _ in 0..<5 {
+                    api.clock.advance(by: 86_400)
+                    try await api.campaigns.pipeline.drain()
+                }
+                #expect(inbox.all.filter { $0.path == "/hook/daily" }.count == 6, "three runs (first, +1 day, +2 days) to two users")
+                let details = try await api.get("/beckon/v1/campaigns/\(dailyID)")
+                #expect(details.json["next_run_at"] == .null, "no run after 'until'")
+
+                let welcome = JSONValue.object([
+                    "name": .string("Welcome back"),
+                    "messages": .object(["webhook": .object(["url": .string("http://127.0.0.1:\(port)/hook/session"), "body": .string(#"{"to": "{{${user_id}}}"}"#)])]),
+                    "delivery": .object(["type": .string("action_based"), "trigger": .object(["session_start": .object([:])])]),
+                ])
+                _ = try await Self.create(api, welcome.serialized())
+                let sdk = try await api.post("/sdk/v1/data", """
+                    {"app_id": "\(api.workspace.appID)", "device_id": "phone-1", "external_id": "r1", "platform": "ios",
+                     "sessions": [{"session_id": "s1", "start": "2025-07-05T15:00:00Z"}]}
+                    """, key: "")
+                #expect(sdk.status == .created, "\(sdk.text)")
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.filter { $0.path == "/hook/session" }.map { $0.body["to"] } == [.string("r1")])
+            }
+        }
+    }
+
     @Test func globalControlGroupSkipsScheduledButNotAPICampaigns() async throws {
         try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()

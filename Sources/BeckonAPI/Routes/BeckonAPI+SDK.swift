@@ -23,7 +23,11 @@ extension BeckonAPI {
                 throw APIError.from(error)
             }
             let result = try await users.ingest(workspaceID: workspace.id, batch: batch)
-            await campaigns.actions.observe(workspaceID: workspace.id, actions: Self.observedActions(batch.track, result: result))
+            let identifier: UserIdentifier = batch.externalID.map { .externalID($0) } ?? .alias(batch.deviceAlias)
+            let sessions = batch.sessions.map {
+                ObservedAction(identifier: identifier, kind: .sessionStart, properties: [:], timeMillis: $0.startMillis)
+            }
+            await campaigns.actions.observe(workspaceID: workspace.id, actions: sessions + Self.observedActions(batch.track, result: result))
             return Self.trackResponse(result, request: batch.track)
         }
     }
