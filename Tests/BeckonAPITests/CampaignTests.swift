@@ -117,9 +117,21 @@ struct CampaignTests {
                 #expect(inbox.all.allSatisfy { $0.idempotencyKey.hasPrefix("msg_") && $0.contentType == "application/json" })
                 let details = try await api.get("/beckon/v1/campaigns/\(id)")
                 #expect(details.json["messages_by_state"] == .object(["delivered": .int(2)]))
+                let missingAttributes = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(id)", "recipients": [{"external_user_id": "z", "send_to_existing_only": false}]}"#)
+                #expect(missingAttributes.json["errors"] == .array([.string("recipients[0].attributes: is required when send_to_existing_only is false")]))
                 let skipped = try await api.get("/beckon/v1/activity_log?type=skipped")
                 #expect(skipped.json["entries"]?.arrayValue?.first?["reason"]?.stringValue?.contains("ghost") == true)
 
+                let created = try await api.post("/campaigns/trigger/send", #"""
+                    {"campaign_id": "\#(id)", "trigger_properties": {"product": "cap", "price": "9,900원"},
+                     "recipients": [{"external_user_id": "new1", "send_to_existing_only": false, "attributes": {"first_name": "Neo"}},
+                                    {"external_user_id": "u3", "attributes": {"first_name": "Samuel"}}]}
+                    """#)
+                #expect(created.status == .created, "\(created.text)")
+                try await api.campaigns.pipeline.drain()
+                let texts = Set(inbox.all.compactMap { $0.body["text"]?.stringValue })
+                #expect(texts.contains("Neo, cap is now 9,900원"), "the user was created before the send")
+                #expect(texts.contains("Samuel, cap is now 9,900원"), "attributes were applied before the send")
                 let bad = try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(id)", "broadcast": true, "recipients": [{"braze_id": "x", "external_user_id": "y"}], "trigger_properties": []}"#)
                 #expect(bad.status == .badRequest)
                 #expect(bad.json["errors"]?.arrayValue?.count == 3, "\(bad.text)")

@@ -211,6 +211,18 @@ extension BeckonAPI {
         guard campaign.state == .active else {
             throw APIError.badRequest(["campaign_id: campaign \(campaign.id) is \(campaign.state.rawValue); launch it first"])
         }
+        if !trigger.userUpdates.isEmpty {
+            let request: TrackRequest
+            do {
+                request = try TrackRequest.parse(.object(["attributes": .array(trigger.userUpdates)]), now: clock.now())
+            } catch let error as RequestError {
+                throw APIError.from(error)
+            }
+            guard request.errors.isEmpty else {
+                throw APIError.badRequest(request.errors.map { "recipients[\($0.index)].attributes: \($0.type)" })
+            }
+            _ = try await users.track(workspaceID: workspaceID, request: request)
+        }
         var definition = campaign.definition
         if let audience = trigger.audience, var object = definition.objectValue {
             var campaignAudience = object["audience"]?.objectValue ?? [:]
@@ -329,6 +341,8 @@ extension BeckonAPI {
         let audience: JSONValue?
         /// `nil` for a broadcast.
         let recipients: JSONValue?
+        /// `/users/track` attribute objects to apply before the send (recipients' `attributes`).
+        let userUpdates: [JSONValue]
     }
 
     static func triggerRequest(_ body: JSONValue) throws -> TriggerRequest {
@@ -355,6 +369,7 @@ extension BeckonAPI {
             }
         }
         var recipients: JSONValue?
+        var userUpdates: [JSONValue] = []
         if let value = object["recipients"] {
             if broadcast == .bool(true) { problems.append("recipients: cannot be given when broadcast is true") }
             if let list = value.arrayValue, (1...50).contains(list.count) {
@@ -374,8 +389,21 @@ extension BeckonAPI {
                         problems.append("\(path).\(error.field): \(error.problem)")
                     }
                     if let value = fields["trigger_properties"], value.objectValue == nil { problems.append("\(path).trigger_properties: must be an object") }
-                    if fields["send_to_existing_only"] == .bool(false) || fields["attributes"] != nil {
-                        problems.append("\(path): creating or updating users in a trigger (send_to_existing_only: false, attributes) is not supported yet; use /users/track first")
+                    let existingOnly = fields["send_to_existing_only"] ?? .bool(true)
+                    if existingOnly != .bool(true), existingOnly != .bool(false) { problems.append("\(path).send_to_existing_only: must be a boolean") }
+                    if let attributes = fields["attributes"], !attributes.isNull {
+                        if var members = attributes.objectValue {
+                            for (key, value) in identifier { members[key] = value }
+                            members["_update_existing_only"] = existingOnly
+                            userUpdates.append(.object(members))
+                        } else {
+                            problems.append("\(path).attributes: must be a user attributes object")
+                        }
+                    } else if existingOnly == .bool(false) {
+                        problems.append("\(path).attributes: is required when send_to_existing_only is false")
+                    }
+                    if existingOnly == .bool(false), identifier["user_alias"] != nil {
+                        problems.append("\(path): send_to_existing_only false cannot create alias-only users")
                     }
                     var entry: [String: JSONValue] = ["identifier": .object(identifier)]
                     if let value = fields["trigger_properties"] { entry["trigger_properties"] = value }
@@ -389,7 +417,8 @@ extension BeckonAPI {
             problems.append("recipients: are required unless broadcast is true")
         }
         guard problems.isEmpty else { throw APIError.badRequest(problems) }
-        return TriggerRequest(campaignID: campaignID, sendID: sendID, properties: properties, audience: audience, recipients: recipients)
+        return TriggerRequest(
+            campaignID: campaignID, sendID: sendID, properties: properties, audience: audience, recipients: recipients, userUpdates: userUpdates)
     }
 
     static func deliverySettingsJSON(_ settings: DeliverySettings) -> JSONValue {
