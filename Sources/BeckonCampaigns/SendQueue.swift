@@ -196,13 +196,14 @@ public final class SendQueue: Sendable {
     /// Takes up to `limit` due messages of active (or campaign-less) dispatches and marks them `sending`.
     public func claim(limit: Int) async throws -> [QueuedMessage] {
         let now = self.now
+        let lock = database.dialect.skipLocked("m")
         return try await database.write { connection in
             let rows = try connection.query(
                 """
                 SELECT m.id, m.workspace_id, m.dispatch_id, m.campaign_id, m.user_id, m.channel, m.variant, m.attempts, m.trigger_properties
                 FROM messages m WHERE m.state = 'queued' AND m.not_before <= ?
                 AND (m.campaign_id IS NULL OR m.campaign_id IN (SELECT id FROM campaigns WHERE state = 'active'))
-                ORDER BY m.not_before LIMIT ?
+                ORDER BY m.not_before LIMIT ?\(lock)
                 """, [.integer(now), .integer(Int64(limit))])
             for chunk in stride(from: 0, to: rows.count, by: 500) {
                 let ids = rows[chunk..<min(chunk + 500, rows.count)].map { $0[0] }

@@ -21,6 +21,10 @@ public struct SQLDialect: Sendable, Hashable {
     /// Suffix for tables keyed only by their primary key.
     public var withoutRowID: String { kind == .sqlite ? " WITHOUT ROWID" : "" }
 
+    /// Appended to a queue's `SELECT … FROM table alias` so concurrent takers (several nodes on
+    /// PostgreSQL) never take the same rows; SQLite has one writer, so nothing is needed.
+    public func skipLocked(_ alias: String) -> String { kind == .sqlite ? "" : " FOR UPDATE OF \(alias) SKIP LOCKED" }
+
     /// The smaller of two values.
     public func least(_ lhs: String, _ rhs: String) -> String {
         kind == .sqlite ? "MIN(\(lhs), \(rhs))" : "LEAST(\(lhs), \(rhs))"
