@@ -97,6 +97,7 @@ let package = Package(
                 "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "Liquid",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -2,6 +2,7 @@ import BeckonCore
 import BeckonStorage
 import Crypto
 import Foundation
+import Metrics
 
 /// One decision to send — a scheduled run, an API trigger, a `/messages/send` call — with the
 /// definition it was made with and who it is for.
@@ -273,6 +274,7 @@ public final class SendQueue: Sendable {
                     [.integer(now), .integer(now), .text(campaignID)])
             }
         }
+        Self.count(results)
     }
 
     /// Engagement events of a campaign by type (`send`, `delivery`, `failure`, `abort`, `skip`, `control`, `conversion`).
@@ -442,6 +444,26 @@ public final class SendQueue: Sendable {
             try connection.execute(
                 "UPDATE messages SET state = 'cancelled', updated_at = ? WHERE dispatch_id = ? AND state = 'queued'", [.integer(now), .text(dispatchID)])
             return true
+        }
+    }
+
+    /// `beckon_messages_total{channel, outcome}` for `/metrics`.
+    static func count(_ results: [(message: QueuedMessage, externalID: String?, outcome: MessageOutcome)]) {
+        var counts: [String: Int] = [:]
+        for result in results {
+            let outcome: String
+            switch result.outcome {
+            case .delivered: outcome = "delivered"
+            case .retry: outcome = "retried"
+            case .failed: outcome = "failed"
+            case .aborted: outcome = "aborted"
+            case .skipped: outcome = "skipped"
+            }
+            counts["\(result.message.channel)|\(outcome)", default: 0] += 1
+        }
+        for (key, count) in counts {
+            let parts = key.split(separator: "|").map(String.init)
+            Counter(label: "beckon_messages_total", dimensions: [("channel", parts[0]), ("outcome", parts[1])]).increment(by: count)
         }
     }
 

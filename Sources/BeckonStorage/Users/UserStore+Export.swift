@@ -72,17 +72,16 @@ extension UserStore {
         }
     }
 
-    func exportUser(_ userID: Int64, fields: Set<String>?, connection: any SQLConnection) throws -> JSONValue? {
-        let id = SQLValue.integer(userID)
-        guard let row = try connection.first(
-            """
-            SELECT external_id, braze_id, email, phone, first_name, last_name, country, language, time_zone, gender, dob,
-                home_city, email_subscribe, push_subscribe, longitude, latitude, custom_attributes, random_bucket,
-                total_revenue, created_at, email_opted_in_at, email_unsubscribed_at, push_opted_in_at, push_unsubscribed_at,
-                extras
-            FROM users WHERE id = ?
-            """, [id])
-        else { return nil }
+    /// The `users` columns `profileFields` reads, in its order.
+    static let profileColumns = """
+        external_id, braze_id, email, phone, first_name, last_name, country, language, time_zone, gender, dob,
+        home_city, email_subscribe, push_subscribe, longitude, latitude, custom_attributes, random_bucket,
+        total_revenue, created_at, email_opted_in_at, email_unsubscribed_at, push_opted_in_at, push_unsubscribed_at,
+        extras
+        """
+
+    /// The profile fields that come from the `users` row (`profileColumns`, in order).
+    static func profileFields(_ row: SQLRow, fields: Set<String>?) -> [String: JSONValue] {
         func wants(_ field: String) -> Bool { fields?.contains(field) ?? true }
         var user: [String: JSONValue] = [:]
         let strings: [(String, Int)] = [
@@ -112,6 +111,14 @@ extension UserStore {
         if fields == nil, let extras = (try? JSONValue.parse(Array((row[24].string ?? "{}").utf8)))?.objectValue {
             for (key, value) in extras { user[key] = value }
         }
+        return user
+    }
+
+    func exportUser(_ userID: Int64, fields: Set<String>?, connection: any SQLConnection) throws -> JSONValue? {
+        let id = SQLValue.integer(userID)
+        guard let row = try connection.first("SELECT \(Self.profileColumns) FROM users WHERE id = ?", [id]) else { return nil }
+        func wants(_ field: String) -> Bool { fields?.contains(field) ?? true }
+        var user = Self.profileFields(row, fields: fields)
         if wants("user_aliases") {
             let aliases = try connection.query(
                 "SELECT alias_name, alias_label FROM user_aliases WHERE user_id = ? ORDER BY alias_label", [id])

@@ -15,15 +15,29 @@ extension UserStore {
         "home_city", "email_subscribe", "push_subscribe", "custom_attributes", "random_bucket", "created_at", "subscription_groups",
     ]
 
-    /// Profiles of the users with these internal ids, with `fields` (all when `nil`), for rendering
-    /// messages; unknown ids are left out.
-    public func profiles(ids: [Int64], fields: Set<String>? = UserStore.messagingFields) async throws -> [Int64: JSONValue] {
+    /// Profiles (`messagingFields`) of the users with these internal ids, for rendering messages,
+    /// read with two queries per 500 users; unknown ids are left out.
+    public func profiles(ids: [Int64]) async throws -> [Int64: JSONValue] {
         try await database.read { connection in
-            var profiles: [Int64: JSONValue] = [:]
-            for id in ids {
-                if let profile = try self.exportUser(id, fields: fields, connection: connection) { profiles[id] = profile }
+            var profiles: [Int64: [String: JSONValue]] = [:]
+            for start in stride(from: 0, to: ids.count, by: 500) {
+                let chunk = ids[start..<min(start + 500, ids.count)].map { SQLValue.integer($0) }
+                let placeholders = chunk.map { _ in "?" }.joined(separator: ", ")
+                for row in try connection.query("SELECT id, \(Self.profileColumns) FROM users WHERE id IN (\(placeholders))", chunk) {
+                    guard let id = row[0].int else { continue }
+                    profiles[id] = Self.profileFields(SQLRow(Array(row.values.dropFirst())), fields: Self.messagingFields)
+                }
+                let groups = try connection.query(
+                    "SELECT user_id, group_id, state FROM subscription_group_states WHERE user_id IN (\(placeholders)) ORDER BY user_id, group_id",
+                    chunk)
+                for row in groups {
+                    guard let id = row[0].int, profiles[id] != nil else { continue }
+                    var list = profiles[id]?["subscription_groups"]?.arrayValue ?? []
+                    list.append(.object(["subscription_group_id": .string(row[1].string ?? ""), "subscription_state": .string(row[2].string ?? "")]))
+                    profiles[id]?["subscription_groups"] = .array(list)
+                }
             }
-            return profiles
+            return profiles.mapValues { JSONValue.object($0) }
         }
     }
 }
