@@ -23,12 +23,16 @@ struct BenchCampaignCommand: AsyncParsableCommand {
     @Option(help: "Users in the audience.") var users = 100_000
     @Option(name: .customLong("data-dir"), help: "Folder for the benchmark's SQLite database (must not hold one).")
     var dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("beckon-bench-campaign-\(UUID().uuidString)").path
-    @Option(help: "Messages rendered and sent at once.") var concurrency = 64
+    @Option(help: "Messages rendered and sent at once per batch (two batches are in flight).") var concurrency = 64
+    @Option(name: .customLong("concurrency-per-campaign"), help: "Webhook requests of the campaign in flight at once.")
+    var concurrencyPerCampaign = 128
     @Flag(name: .customLong("keep-data"), help: "Keep the benchmark database afterwards.") var keepData = false
     @Option(name: .customLong("batch-size"), help: "Messages taken from the queue per round.") var batchSize = 500
 
     func run() async throws {
-        guard users >= 1, concurrency >= 1, batchSize >= 1 else { throw ValidationError("--users, --concurrency and --batch-size must be at least 1") }
+        guard users >= 1, concurrency >= 1, batchSize >= 1, concurrencyPerCampaign >= 1 else {
+            throw ValidationError("--users, --concurrency, --concurrency-per-campaign and --batch-size must be at least 1")
+        }
         var quiet = Logger(label: "bench")
         quiet.logLevel = .error
         var configuration = ServerConfiguration()
@@ -69,6 +73,7 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         var pipelineConfiguration = SendPipelineConfiguration()
         pipelineConfiguration.concurrency = concurrency
         pipelineConfiguration.batchSize = batchSize
+        pipelineConfiguration.concurrencyPerCampaign = concurrencyPerCampaign
         let campaigns = CampaignComponents(
             database: database, users: stores.users, segments: stores.segments, connectedContent: connectedContent, clock: clock,
             configuration: pipelineConfiguration, logger: quiet)
