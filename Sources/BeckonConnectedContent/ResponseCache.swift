@@ -55,8 +55,6 @@ final class ResponseCache: Sendable {
             }
         }
     }
-
-    var byteCount: Int { state.withLock { $0.bytes } }
 }
 
 /// Runs one task per key at a time: callers asking for a key already being fetched wait for
