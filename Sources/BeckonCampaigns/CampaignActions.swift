@@ -1,4 +1,5 @@
 import BeckonCore
+import BeckonSegments
 import BeckonStorage
 import Foundation
 import Logging
@@ -10,14 +11,16 @@ import Synchronization
 public final class CampaignActions: Sendable {
     let queue: SendQueue
     let users: UserStore
+    let segments: SegmentService
     let clock: any BeckonClock
     let logger: Logger
     /// Active campaigns that react to actions, per workspace, with when they were read.
     private let cache = Mutex<[Int64: (campaigns: [(id: String, definition: CampaignDefinition, json: JSONValue)], readAt: ContinuousClock.Instant)]>([:])
 
-    public init(queue: SendQueue, users: UserStore, clock: any BeckonClock, logger: Logger) {
+    public init(queue: SendQueue, users: UserStore, segments: SegmentService, clock: any BeckonClock, logger: Logger) {
         self.queue = queue
         self.users = users
+        self.segments = segments
         self.clock = clock
         self.logger = logger
     }
@@ -57,7 +60,13 @@ public final class CampaignActions: Sendable {
         if delivery.cancelIf.contains(where: { $0.matches(action) }) {
             try await queue.cancelPending(campaignID: campaign.id, userID: userID)
         }
-        guard delivery.trigger.matches(action) else { return }
+        if case .enteredSegment(let segmentID) = delivery.trigger {
+            guard let segment = try? await segments.segment(workspaceID: workspaceID, id: segmentID) else { return }
+            let inside = !(try await segments.memberIDs(workspaceID: workspaceID, filter: segment.filter, among: [userID], after: 0, limit: 1)).isEmpty
+            guard try await queue.noteSegmentMembership(campaignID: campaign.id, userID: userID, inside: inside) else { return }
+        } else if !delivery.trigger.matches(action) {
+            return
+        }
         let since = delivery.reeligibleAfterDays.map { now - Int64($0) * 86_400_000 }
         if try await queue.hasCampaign(campaignID: campaign.id, userID: userID, since: since) { return }
         let sendAt: Int64

@@ -23,6 +23,6 @@ public struct CampaignComponents: Sendable {
         pipeline = SendPipeline(
             database: database, users: users, segments: segments, connectedContent: connectedContent, deliverySettings: deliverySettings,
             clock: clock, configuration: configuration, logger: logger)
-        actions = CampaignActions(queue: pipeline.queue, users: users, clock: clock, logger: logger)
+        actions = CampaignActions(queue: pipeline.queue, users: users, segments: segments, clock: clock, logger: logger)
     }
 }

@@ -64,6 +64,8 @@ public struct CampaignDefinition: Sendable {
         case purchase(productID: String?)
         /// An app session starting (SDK).
         case sessionStart
+        /// The user entering a segment, noticed when their profile, events or purchases change.
+        case enteredSegment(String)
 
         /// Whether an observed event or purchase is this action.
         public func matches(_ observed: ObservedAction) -> Bool {
@@ -386,11 +388,14 @@ extension CampaignDefinition {
             return .purchase(productID: members["product_id"]?.stringValue)
         }
         if value["session_start"] != nil { return .sessionStart }
-        if value["entered_segment"] != nil {
-            problems.append("\(path): entered_segment triggers are not supported yet (event, purchase or session_start)")
-            return nil
+        if let segment = value["entered_segment"] {
+            guard let id = segment.stringValue, !id.isEmpty else {
+                problems.append("\(path).entered_segment: must be a segment id")
+                return nil
+            }
+            return .enteredSegment(id)
         }
-        problems.append("\(path): must be {\"event\": NAME, \"where\": {…}}, {\"purchase\": {…}} or {\"session_start\": {}}")
+        problems.append("\(path): must be {\"event\": NAME, \"where\": {…}}, {\"purchase\": {…}}, {\"session_start\": {}} or {\"entered_segment\": ID}")
         return nil
     }
 
@@ -449,6 +454,8 @@ public struct ObservedAction: Sendable {
         case event(String)
         case purchase(productID: String)
         case sessionStart
+        /// Attributes changed (segment entry is re-checked).
+        case profileUpdate
     }
 
     public let identifier: UserIdentifier

@@ -374,6 +374,26 @@ public final class SendQueue: Sendable {
         }
     }
 
+    /// Records whether `userID` is inside the segment an entered-segment campaign watches; returns
+    /// true only when the user was outside before (a new entry).
+    public func noteSegmentMembership(campaignID: String, userID: Int64, inside: Bool) async throws -> Bool {
+        let now = self.now
+        return try await database.write { connection in
+            let known = try connection.first(
+                "SELECT 1 FROM segment_entries WHERE campaign_id = ? AND user_id = ?", [.text(campaignID), .integer(userID)]) != nil
+            if inside, !known {
+                try connection.execute(
+                    "INSERT INTO segment_entries (campaign_id, user_id, entered_at) VALUES (?, ?, ?)",
+                    [.text(campaignID), .integer(userID), .integer(now)])
+                return true
+            }
+            if !inside, known {
+                try connection.execute("DELETE FROM segment_entries WHERE campaign_id = ? AND user_id = ?", [.text(campaignID), .integer(userID)])
+            }
+            return false
+        }
+    }
+
     /// Cancels what a campaign has queued or pending for `userID`; returns how many messages.
     @discardableResult
     public func cancelPending(campaignID: String, userID: Int64) async throws -> Int {

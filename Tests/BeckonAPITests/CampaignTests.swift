@@ -569,6 +569,39 @@ struct CampaignTests {
         }
     }
 
+    @Test func enteredSegmentTrigger() async throws {
+        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+            let inbox = WebhookInbox()
+            try await LocalHTTPServer.run(inbox.router()) { port in
+                let segment = try await api.post("/beckon/v1/segments", #"{"name": "VIP", "filter": {"attribute": "custom.tier", "op": "eq", "value": "vip"}}"#)
+                let segmentID = try #require(segment.json["segment_id"]?.stringValue)
+                _ = try await Self.create(api, JSONValue.object([
+                    "name": .string("Welcome to VIP"),
+                    "messages": .object(["webhook": .object(["url": .string("http://127.0.0.1:\(port)/hook/vip"), "body": .string(#"{"to": "{{${user_id}}}"}"#)])]),
+                    "delivery": .object([
+                        "type": .string("action_based"), "trigger": .object(["entered_segment": .string(segmentID)]),
+                        "reeligible_after": .object(["days": .int(1)]),
+                    ]),
+                ]).serialized())
+                func tier(_ value: String) async throws {
+                    let reply = try await api.post("/users/track", #"{"attributes": [{"external_id": "e1", "tier": "\#(value)"}]}"#)
+                    #expect(reply.status == .created)
+                    try await api.campaigns.pipeline.drain()
+                }
+                try await tier("gold")
+                #expect(inbox.all.isEmpty)
+                try await tier("vip")
+                #expect(inbox.all.count == 1, "entered the segment")
+                try await tier("vip")
+                #expect(inbox.all.count == 1, "still inside: not a new entry")
+                try await tier("gold")
+                api.clock.advance(by: 2 * 86_400)
+                try await tier("vip")
+                #expect(inbox.all.count == 2, "left, came back after the re-eligibility period")
+            }
+        }
+    }
+
     @Test func globalControlGroupSkipsScheduledButNotAPICampaigns() async throws {
         try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()

@@ -27,7 +27,7 @@ extension BeckonAPI {
             let sessions = batch.sessions.map {
                 ObservedAction(identifier: identifier, kind: .sessionStart, properties: [:], timeMillis: $0.startMillis)
             }
-            await campaigns.actions.observe(workspaceID: workspace.id, actions: sessions + Self.observedActions(batch.track, result: result))
+            await campaigns.actions.observe(workspaceID: workspace.id, actions: sessions + Self.observedActions(batch.track, result: result, now: clock.now()))
             return Self.trackResponse(result, request: batch.track)
         }
     }

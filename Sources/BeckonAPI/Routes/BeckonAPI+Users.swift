@@ -1,6 +1,7 @@
 import BeckonCampaigns
 import BeckonCore
 import BeckonStorage
+import Foundation
 import HTTPTypes
 import Hummingbird
 
@@ -9,7 +10,7 @@ extension BeckonAPI {
     static let maxIdentifiersPerRequest = 50
 
     /// The events and purchases a track request stored, for campaign triggers and conversions.
-    static func observedActions(_ request: TrackRequest, result: TrackResult) -> [ObservedAction] {
+    static func observedActions(_ request: TrackRequest, result: TrackResult, now: Date) -> [ObservedAction] {
         let rejected = Set(result.errors.map { "\($0.inputArray)#\($0.index)" })
         let events = request.events.filter { !rejected.contains("events#\($0.index)") }.map {
             ObservedAction(identifier: $0.identifier, kind: .event($0.name), properties: $0.properties ?? [:], timeMillis: $0.timeMillis)
@@ -17,7 +18,10 @@ extension BeckonAPI {
         let purchases = request.purchases.filter { !rejected.contains("purchases#\($0.index)") }.map {
             ObservedAction(identifier: $0.identifier, kind: .purchase(productID: $0.productID), properties: $0.properties ?? [:], timeMillis: $0.timeMillis)
         }
-        return events + purchases
+        let updates = request.attributes.filter { !rejected.contains("attributes#\($0.index)") }.map {
+            ObservedAction(identifier: $0.identifier, kind: .profileUpdate, properties: [:], timeMillis: BrazeTime.epochMilliseconds(now))
+        }
+        return updates + events + purchases
     }
 
     func addUserRoutes(to router: Router<BeckonRequestContext>) {
@@ -30,7 +34,7 @@ extension BeckonAPI {
                 throw APIError.from(error)
             }
             let result = try await users.track(workspaceID: key.workspaceID, request: parsed)
-            await campaigns.actions.observe(workspaceID: key.workspaceID, actions: Self.observedActions(parsed, result: result))
+            await campaigns.actions.observe(workspaceID: key.workspaceID, actions: Self.observedActions(parsed, result: result, now: clock.now()))
             return Self.trackResponse(result, request: parsed)
         }
         router.post("/users/identify") { request, context -> Response in

@@ -218,6 +218,11 @@ public enum Schema {
             "CREATE INDEX messages_dispatch ON messages (dispatch_id, state)",
             "CREATE INDEX messages_user ON messages (user_id, campaign_id)",
             """
+            CREATE TABLE segment_entries (
+                campaign_id TEXT NOT NULL, user_id BIGINT NOT NULL, entered_at BIGINT NOT NULL,
+                PRIMARY KEY (campaign_id, user_id))\(dialect.withoutRowID)
+            """,
+            """
             CREATE TABLE delivery_settings (
                 workspace_id BIGINT PRIMARY KEY, settings TEXT NOT NULL, updated_at BIGINT NOT NULL)
             """,
