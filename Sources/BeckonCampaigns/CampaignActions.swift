@@ -36,10 +36,18 @@ public final class CampaignActions: Sendable {
         do {
             let campaigns = try await reactingCampaigns(workspaceID: workspaceID)
             guard !campaigns.isEmpty else { return }
+            // One request often carries many actions of one user: resolve each identifier once, and
+            // check a segment entry once per user and campaign.
+            var userIDs: [UserIdentifier: Int64?] = [:]
+            var segmentChecked: Set<String> = []
             for action in actions {
-                guard let userID = try await users.userID(workspaceID: workspaceID, identifier: action.identifier) else { continue }
+                if userIDs[action.identifier] == nil {
+                    userIDs[action.identifier] = .some(try await users.userID(workspaceID: workspaceID, identifier: action.identifier))
+                }
+                guard let userID = userIDs[action.identifier] ?? nil else { continue }
                 for campaign in campaigns {
-                    try await handle(action, userID: userID, workspaceID: workspaceID, campaign: campaign)
+                    let firstCheck = segmentChecked.insert("\(campaign.id)|\(userID)").inserted
+                    try await handle(action, userID: userID, workspaceID: workspaceID, campaign: campaign, checkSegment: firstCheck)
                 }
             }
         } catch {
@@ -48,7 +56,8 @@ public final class CampaignActions: Sendable {
     }
 
     private func handle(
-        _ action: ObservedAction, userID: Int64, workspaceID: Int64, campaign: (id: String, definition: CampaignDefinition, json: JSONValue)
+        _ action: ObservedAction, userID: Int64, workspaceID: Int64, campaign: (id: String, definition: CampaignDefinition, json: JSONValue),
+        checkSegment: Bool
     ) async throws {
         let now = BrazeTime.epochMilliseconds(clock.now())
         for (index, conversion) in campaign.definition.conversionEvents.enumerated() where conversion.action.matches(action) {
@@ -61,7 +70,7 @@ public final class CampaignActions: Sendable {
             try await queue.cancelPending(campaignID: campaign.id, userID: userID)
         }
         if case .enteredSegment(let segmentID) = delivery.trigger {
-            guard let segment = try? await segments.segment(workspaceID: workspaceID, id: segmentID) else { return }
+            guard checkSegment, let segment = try? await segments.segment(workspaceID: workspaceID, id: segmentID) else { return }
             let inside = !(try await segments.memberIDs(workspaceID: workspaceID, filter: segment.filter, among: [userID], after: 0, limit: 1)).isEmpty
             guard try await queue.noteSegmentMembership(campaignID: campaign.id, userID: userID, inside: inside) else { return }
         } else if !delivery.trigger.matches(action) {
@@ -75,8 +84,10 @@ public final class CampaignActions: Sendable {
             sendAt = now + Int64(seconds) * 1_000
         case .atLocalTime(let hour, let minute, let afterDays):
             let zoneName = try await users.timeZones(ids: [userID])[userID]
-            let zone = zoneName.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "Asia/Seoul")!
-            sendAt = Self.localTime(hour: hour, minute: minute, afterDays: afterDays, from: clock.now(), in: zone)
+            var zone = zoneName.flatMap(TimeZone.init(identifier:))
+            if zone == nil { zone = try await queue.workspaceTimeZone(workspaceID) }
+            sendAt = Self.localTime(
+                hour: hour, minute: minute, afterDays: afterDays, from: clock.now(), in: zone ?? TimeZone(identifier: "UTC")!)
         }
         try await queue.enqueue(
             id: "dsp:\(campaign.id):\(userID):\(action.timeMillis)", workspaceID: workspaceID, campaignID: campaign.id, kind: "action_based",

@@ -153,12 +153,10 @@ public final class SendPipeline: Service, Sendable {
         var userZones: [Int64: String] = [:]
         var workspaceZone = TimeZone(identifier: "UTC")!
         if case .scheduled(_, .some) = definition.delivery {
+            workspaceZone = try await queue.workspaceTimeZone(dispatch.workspaceID)
             // The run starts 14 hours before its wall-clock send time (the first zone to reach it).
             wallClock = LocalTime.format(dispatch.scheduledAt + 14 * 3_600_000)
             userZones = try await users.timeZones(ids: page)
-            if let zone = try await WorkspaceStore(database: queue.database, clock: clock).workspace(id: dispatch.workspaceID)?.timeZone {
-                workspaceZone = TimeZone(identifier: zone) ?? workspaceZone
-            }
         }
         let campaignKey = dispatch.campaignID ?? dispatch.id
         let messages = page.map { userID -> SendQueue.NewMessage in

@@ -107,6 +107,14 @@ public final class SendQueue: Sendable {
         }
     }
 
+    /// The workspace's time zone (UTC when unknown), for users without their own.
+    public func workspaceTimeZone(_ workspaceID: Int64) async throws -> TimeZone {
+        let name = try await database.read { connection in
+            try connection.first("SELECT time_zone FROM workspaces WHERE id = ?", [.integer(workspaceID)])?[0].string
+        }
+        return name.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
+    }
+
     /// Dispatches to expand now: those due within a minute, so the audience is read close to send time.
     /// The run after `runAt` for a recurring campaign (skipping runs already past), or `nil`.
     static func nextRecurrence(after runAt: Int64, definition: SQLValue) -> Int64? {

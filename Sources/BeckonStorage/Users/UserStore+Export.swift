@@ -80,6 +80,11 @@ extension UserStore {
         extras
         """
 
+    /// One `subscription_groups` entry as exports and message renders show it.
+    static func subscriptionGroupJSON(id: String?, state: String?) -> JSONValue {
+        .object(["subscription_group_id": .string(id ?? ""), "subscription_state": .string(state ?? "")])
+    }
+
     /// The profile fields that come from the `users` row (`profileColumns`, in order).
     static func profileFields(_ row: SQLRow, fields: Set<String>?) -> [String: JSONValue] {
         func wants(_ field: String) -> Bool { fields?.contains(field) ?? true }
@@ -165,7 +170,7 @@ extension UserStore {
                 "SELECT group_id, state FROM subscription_group_states WHERE user_id = ? ORDER BY group_id", [id])
             if !groups.isEmpty {
                 user["subscription_groups"] = .array(groups.map {
-                    .object(["subscription_group_id": .string($0[0].string ?? ""), "subscription_state": .string($0[1].string ?? "")])
+                    Self.subscriptionGroupJSON(id: $0[0].string, state: $0[1].string)
                 })
             }
         }

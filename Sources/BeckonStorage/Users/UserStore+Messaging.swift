@@ -33,7 +33,7 @@ extension UserStore {
                 for row in groups {
                     guard let id = row[0].int, profiles[id] != nil else { continue }
                     var list = profiles[id]?["subscription_groups"]?.arrayValue ?? []
-                    list.append(.object(["subscription_group_id": .string(row[1].string ?? ""), "subscription_state": .string(row[2].string ?? "")]))
+                    list.append(Self.subscriptionGroupJSON(id: row[1].string, state: row[2].string))
                     profiles[id]?["subscription_groups"] = .array(list)
                 }
             }
