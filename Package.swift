@@ -76,25 +76,40 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Connected Content over HTTP: network policy, caching, rate limits, credentials, failure log.
+        // The one outbound HTTP client: network policy (SSRF guard), allowlists, pooling, URL encoding and redaction.
         .target(
-            name: "BeckonConnectedContent",
+            name: "BeckonOutboundHTTP",
             dependencies: [
-                "BeckonCore", "BeckonStorage", "Liquid",
+                "BeckonCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Campaigns: definitions, the durable message queue and the send pipeline.
+        // Connected Content: fetch with cache, single-flight, limits, per-host pacing, credentials, failure log.
         .target(
-            name: "BeckonCampaigns",
+            name: "BeckonConnectedContent",
             dependencies: [
-                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "Liquid",
+                "BeckonCore", "BeckonStorage", "BeckonOutboundHTTP", "Liquid",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // One adapter per channel behind `MessageChannel`, with one outcome model.
+        .target(
+            name: "BeckonChannels",
+            dependencies: ["BeckonCore", "BeckonOutboundHTTP", "Liquid"],
+            swiftSettings: swiftSettings
+        ),
+        // Campaigns (journeys next): dispatches, scheduler, trigger outbox, eligibility, variants,
+        // the render context, the durable delivery queue with leases, and the workers.
+        .target(
+            name: "BeckonMessaging",
+            dependencies: [
+                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "BeckonChannels", "Liquid",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -105,7 +120,7 @@ let package = Package(
         .target(
             name: "BeckonAPI",
             dependencies: [
-                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "BeckonCampaigns", "Liquid",
+                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "BeckonMessaging", "BeckonChannels", "Liquid",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,7 +134,7 @@ let package = Package(
             name: "BeckonServer",
             dependencies: [
                 "BeckonCore", "BeckonStorage", "BeckonSQLite", "BeckonPostgres", "BeckonSegments", "BeckonAPI",
-                "BeckonConnectedContent", "BeckonCampaigns",
+                "BeckonConnectedContent", "BeckonMessaging", "BeckonChannels", "BeckonOutboundHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -131,7 +146,8 @@ let package = Package(
         .executableTarget(
             name: "beckon",
             dependencies: [
-                "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "BeckonCampaigns", "Liquid",
+                "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "BeckonMessaging", "BeckonChannels",
+                "BeckonOutboundHTTP", "Liquid",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -177,7 +193,8 @@ let package = Package(
         .testTarget(
             name: "BeckonAPITests",
             dependencies: [
-                "BeckonAPI", "BeckonServer", "BeckonConnectedContent", "BeckonCampaigns", "Liquid", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport",
+                "BeckonAPI", "BeckonServer", "BeckonConnectedContent", "BeckonMessaging", "BeckonChannels", "BeckonOutboundHTTP", "Liquid",
+                "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -189,7 +206,7 @@ let package = Package(
         .testTarget(
             name: "BeckonConnectedContentTests",
             dependencies: [
-                "BeckonConnectedContent", "BeckonCore", "BeckonStorage", "BeckonTestSupport", "Liquid",
+                "BeckonConnectedContent", "BeckonOutboundHTTP", "BeckonCore", "BeckonStorage", "BeckonTestSupport", "Liquid",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,4 @@
-import BeckonCampaigns
+import BeckonMessaging
 import BeckonConnectedContent
 import BeckonCore
 import BeckonSegments

@@ -1,4 +1,5 @@
 import BeckonCore
+import BeckonOutboundHTTP
 import BeckonStorage
 import Logging
 
@@ -11,6 +12,8 @@ public struct ConnectedContentComponents: Sendable {
     public let activityLog: ActivityLogStore
     /// The allowlist every workspace shares, shown beside a workspace's own.
     public let serverAllowlist: HostAllowlist
+    /// The HTTP client Connected Content calls with, shared with the channels.
+    public let outbound: OutboundHTTPClient
 
     public init(
         database: any SQLDatabase, secrets: SecretBox, clock: any BeckonClock, configuration: ConnectedContentConfiguration, logger: Logger
@@ -19,8 +22,10 @@ public struct ConnectedContentComponents: Sendable {
         settings = ConnectedContentSettingsStore(database: database, clock: clock)
         activityLog = ActivityLogStore(database: database)
         serverAllowlist = configuration.allowedHosts
+        let outbound = OutboundHTTPClient(serverAllowlist: configuration.allowedHosts)
+        self.outbound = outbound
         service = ConnectedContentService(
             configuration: configuration, clock: clock, settings: settings, credentials: credentials, activityLog: activityLog,
-            logger: logger)
+            outbound: outbound, logger: logger)
     }
 }

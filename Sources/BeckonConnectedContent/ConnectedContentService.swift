@@ -1,12 +1,10 @@
-import AsyncHTTPClient
 import BeckonCore
+import BeckonOutboundHTTP
 import BeckonStorage
 import Crypto
 import Foundation
 import Liquid
 import Logging
-import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// Server-wide Connected Content settings, fixed at start.
@@ -66,8 +64,7 @@ public final class ConnectedContentService: Sendable {
     private let credentials: ConnectedContentCredentialStore?
     private let activityLog: ActivityLogStore?
     private let logger: Logger
-    private let client: HTTPClient
-    private let policy: NetworkPolicy
+    private let outbound: OutboundHTTPClient
     private let cache: ResponseCache
     private let singleFlight = SingleFlight()
     private let limiter = HostRateLimiter()
@@ -76,9 +73,11 @@ public final class ConnectedContentService: Sendable {
 
     /// - Parameters: stores are optional so the CLI can render without a database: without
     ///   `credentials` every `:basic_auth` call aborts; without `activityLog` failures are only logged.
+    ///   `outbound` is the shared HTTP client (one is made from the configuration's allowlist when `nil`).
     public init(
         configuration: ConnectedContentConfiguration, clock: any BeckonClock, settings: ConnectedContentSettingsStore? = nil,
-        credentials: ConnectedContentCredentialStore? = nil, activityLog: ActivityLogStore? = nil, logger: Logger
+        credentials: ConnectedContentCredentialStore? = nil, activityLog: ActivityLogStore? = nil, outbound: OutboundHTTPClient? = nil,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.clock = clock
@@ -86,21 +85,13 @@ public final class ConnectedContentService: Sendable {
         self.credentials = credentials
         self.activityLog = activityLog
         self.logger = logger
-        let policy = NetworkPolicy(serverAllowlist: configuration.allowedHosts)
-        self.policy = policy
+        self.outbound = outbound ?? OutboundHTTPClient(serverAllowlist: configuration.allowedHosts)
         cache = ResponseCache(capacityBytes: configuration.cacheCapacityBytes)
-        var clientConfiguration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), decompression: .disabled)
-        clientConfiguration.connectionPool.retryConnectionEstablishment = false
-        clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
-        clientConfiguration.http1_1ConnectionDebugInitializer = { policy.guardConnection($0) }
-        clientConfiguration.http2ConnectionDebugInitializer = { policy.guardConnection($0) }
-        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
     }
 
     /// Closes the HTTP connections; call once when the service is no longer used.
     public func shutdown() async throws {
-        try await client.shutdown()
+        try await outbound.shutdown()
     }
 
     /// The fetcher a render for `context` hands to Liquid.
@@ -127,11 +118,11 @@ public final class ConnectedContentService: Sendable {
             return cached
         }
         counters.withLock { $0.calls += 1 }
-        let prepared: PreparedRequest
+        let prepared: OutboundRequest
         do {
             prepared = try await prepare(request, workspaceID: context.workspaceID)
-        } catch let failure as ConnectedContentFailure {
-            await recordFailure(failure, url: ConnectedContentURL.redacted(request.url), duration: nil, context: context)
+        } catch let failure as OutboundFailure {
+            await recordFailure(failure, url: OutboundURL.redacted(request.url), duration: nil, context: context)
             throw failure
         }
         guard let lifetime, let key else {
@@ -183,25 +174,14 @@ public final class ConnectedContentService: Sendable {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    /// Sends one outbound request (a webhook) under the same network policy, allowlists, timeout
-    /// setting and connection pool as Connected Content, without caching or pacing.
-    public func deliver(
-        method: String, url: String, headers: [(String, String)], body: String?, workspaceID: Int64, timeoutMilliseconds: Int = 10_000
-    ) async throws(ConnectedContentFailure) -> ConnectedContentResponse {
-        let parsed = try ConnectedContentURL(url)
-        let allowlist: HostAllowlist
-        do {
-            allowlist = try await self.settings(for: workspaceID).1
-        } catch {
-            throw ConnectedContentFailure("cannot read the workspace's settings: \(error)", kind: .network)
-        }
-        try await policy.authorize(host: parsed.host, port: parsed.port, workspaceAllowlist: allowlist)
-        let prepared = PreparedRequest(url: parsed, method: HTTPMethod(rawValue: method), headers: headers, body: body)
-        return try await perform(prepared, timeoutMilliseconds: timeoutMilliseconds)
+    /// The hosts `workspaceID` allowlisted itself (its Connected Content settings), which its
+    /// webhooks may call too.
+    public func workspaceAllowlist(_ workspaceID: Int64) async throws -> HostAllowlist {
+        try await settings(for: workspaceID).1
     }
 
     /// `url` safe to log: no user-info, secret-looking query values replaced.
-    public static func redact(_ url: String) -> String { ConnectedContentURL.redacted(url) }
+    public static func redact(_ url: String) -> String { OutboundURL.redacted(url) }
 
     /// Braze: GETs are cached 5 minutes by default, `:cache_max_age` between 5 minutes and 4 hours;
     /// `:no_cache` turns it off; POSTs only when `:cache_max_age` is given.
@@ -211,8 +191,8 @@ public final class ConnectedContentService: Sendable {
         return Double(min(max(request.cacheMaxAge ?? 300, 300), 14_400))
     }
 
-    private func prepare(_ request: ConnectedContentRequest, workspaceID: Int64) async throws -> PreparedRequest {
-        let url = try ConnectedContentURL(request.url)
+    private func prepare(_ request: ConnectedContentRequest, workspaceID: Int64) async throws -> OutboundRequest {
+        let url = try OutboundURL(request.url)
         let isPost = request.method == "POST"
         var headers: [(String, String)] = [
             ("User-Agent", "Braze Sender Beckon"),
@@ -222,10 +202,10 @@ public final class ConnectedContentService: Sendable {
         for pair in request.headers where pair.count == 2 {
             let (name, value) = (pair[0], pair[1])
             guard !name.isEmpty, name.utf8.allSatisfy({ Self.tokenBytes.contains($0) }) else {
-                throw ConnectedContentFailure("header name '\(name.prefix(60))' is not a valid HTTP header name", kind: .invalidRequest)
+                throw OutboundFailure("header name '\(name.prefix(60))' is not a valid HTTP header name", kind: .invalidRequest)
             }
             guard !value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
-                throw ConnectedContentFailure("the value of header '\(name)' contains a line break", kind: .invalidRequest)
+                throw OutboundFailure("the value of header '\(name)' contains a line break", kind: .invalidRequest)
             }
             headers.removeAll { $0.0.caseInsensitiveCompare(name) == .orderedSame }
             headers.append((name, value))
@@ -240,18 +220,17 @@ public final class ConnectedContentService: Sendable {
             headers.removeAll { $0.0.caseInsensitiveCompare("Authorization") == .orderedSame }
             headers.append(("Authorization", credential.authorizationHeader))
         }
-        return PreparedRequest(
-            url: url, method: isPost ? .POST : .GET, headers: headers, body: isPost ? request.body : nil)
+        return OutboundRequest(url: url, method: isPost ? "POST" : "GET", headers: headers, body: isPost ? request.body : nil)
     }
 
     private static let tokenBytes = Set("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
     /// Sends with pacing, policy, timeout and (for `:retry`) bounded exponential backoff.
-    private func send(_ request: PreparedRequest, retry: Bool, context: ConnectedContentContext) async throws -> ConnectedContentResponse {
+    private func send(_ request: OutboundRequest, retry: Bool, context: ConnectedContentContext) async throws -> ConnectedContentResponse {
         let (settings, workspaceAllowlist) = try await settings(for: context.workspaceID)
         let attempts = retry ? max(1, configuration.maxAttempts) : 1
         let started = ContinuousClock.now
-        var lastFailure = ConnectedContentFailure("not attempted", kind: .network)
+        var lastFailure = OutboundFailure("not attempted", kind: .network)
         for attempt in 1...attempts {
             if attempt > 1 { try? await Task.sleep(for: configuration.retryBaseDelay * (1 << (attempt - 2))) }
             if let perSecond = settings.rateLimitPerSecond {
@@ -267,10 +246,13 @@ public final class ConnectedContentService: Sendable {
                 }
             }
             do {
-                try await policy.authorize(host: request.url.host, port: request.url.port, workspaceAllowlist: workspaceAllowlist)
-                let response = try await perform(request, timeoutMilliseconds: settings.timeoutMilliseconds)
+                try await outbound.policy.authorize(host: request.url.host, port: request.url.port, workspaceAllowlist: workspaceAllowlist)
+                counters.withLock { $0.requests += 1 }
+                let sent = try await outbound.perform(
+                    request, timeoutMilliseconds: settings.timeoutMilliseconds, maxResponseBytes: configuration.maxResponseBytes)
+                let response = ConnectedContentResponse(statusCode: sent.statusCode, body: sent.body, contentType: sent.contentType)
                 if (200..<300).contains(response.statusCode) { return response }
-                let failure = ConnectedContentFailure(Self.describe(status: response.statusCode), kind: .httpStatus, status: response.statusCode)
+                let failure = OutboundFailure(Self.describe(status: response.statusCode), kind: .httpStatus, status: response.statusCode)
                 if failure.isRetryable, attempt < attempts {
                     lastFailure = failure
                     continue
@@ -280,7 +262,7 @@ public final class ConnectedContentService: Sendable {
                 }
                 await recordFailure(failure, url: request.url.redacted, duration: started, context: context)
                 return response
-            } catch let failure as ConnectedContentFailure {
+            } catch let failure as OutboundFailure {
                 lastFailure = failure
                 if failure.isRetryable, attempt < attempts { continue }
                 if retry, failure.isRetryable {
@@ -294,7 +276,7 @@ public final class ConnectedContentService: Sendable {
     }
 
     private func abort(
-        after attempts: Int, _ failure: ConnectedContentFailure, request: PreparedRequest, started: ContinuousClock.Instant,
+        after attempts: Int, _ failure: OutboundFailure, request: OutboundRequest, started: ContinuousClock.Instant,
         context: ConnectedContentContext
     ) async throws -> ConnectedContentResponse {
         let reason = "connected_content \(request.url.redacted) failed after \(attempts) attempts: \(failure.reason)"
@@ -302,32 +284,6 @@ public final class ConnectedContentService: Sendable {
             type: "connected_content_failure", reason: reason, url: request.url.redacted, status: failure.status,
             duration: Self.milliseconds(since: started), context: context)
         throw MessageAborted(reason: reason)
-    }
-
-    private func perform(_ prepared: PreparedRequest, timeoutMilliseconds: Int) async throws(ConnectedContentFailure) -> ConnectedContentResponse {
-        counters.withLock { $0.requests += 1 }
-        var request = HTTPClientRequest(url: prepared.url.text)
-        request.method = prepared.method
-        for (name, value) in prepared.headers { request.headers.add(name: name, value: value) }
-        if let body = prepared.body { request.body = .bytes(ByteBuffer(string: body)) }
-        let limit = configuration.maxResponseBytes
-        do {
-            let response = try await client.execute(request, deadline: .now() + .milliseconds(Int64(timeoutMilliseconds)))
-            if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > limit {
-                throw ConnectedContentFailure("the response is \(length) bytes, over the \(limit)-byte limit", kind: .tooLarge, status: Int(response.status.code))
-            }
-            let body = try await response.body.collect(upTo: limit)
-            return ConnectedContentResponse(
-                statusCode: Int(response.status.code), body: Array(buffer: body), contentType: response.headers.first(name: "content-type"))
-        } catch let failure as ConnectedContentFailure {
-            throw failure
-        } catch is NIOTooManyBytesError {
-            throw ConnectedContentFailure("the response is larger than the \(limit)-byte limit; reading stopped", kind: .tooLarge)
-        } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
-            throw ConnectedContentFailure("no complete response within \(timeoutMilliseconds) ms", kind: .timeout)
-        } catch {
-            throw ConnectedContentFailure("the request failed: \(error)", kind: .network)
-        }
     }
 
     private static func describe(status: Int) -> String {
@@ -349,7 +305,7 @@ public final class ConnectedContentService: Sendable {
     }
 
     private func recordFailure(
-        _ failure: ConnectedContentFailure, url: String, duration started: ContinuousClock.Instant?, context: ConnectedContentContext
+        _ failure: OutboundFailure, url: String, duration started: ContinuousClock.Instant?, context: ConnectedContentContext
     ) async {
         await record(
             type: "connected_content_failure", reason: failure.reason, url: url, status: failure.status,
@@ -377,14 +333,6 @@ public final class ConnectedContentService: Sendable {
         let elapsed = ContinuousClock.now - start
         return Int(elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
-}
-
-/// A request ready to send: URL encoded and checked, headers final (credential applied).
-struct PreparedRequest: Sendable {
-    let url: ConnectedContentURL
-    let method: HTTPMethod
-    let headers: [(String, String)]
-    let body: String?
 }
 
 /// Binds the service to one render's context.

@@ -1,7 +1,9 @@
 import BeckonAPI
-import BeckonCampaigns
+import BeckonChannels
+import BeckonMessaging
 import BeckonConnectedContent
 import BeckonCore
+import BeckonOutboundHTTP
 import BeckonPostgres
 import BeckonSQLite
 import BeckonSegments
@@ -101,21 +103,39 @@ public enum BeckonServer {
             database: database, secrets: try secretBox(configuration), clock: clock, configuration: settings, logger: logger)
     }
 
+    /// The channels this server sends on, over Connected Content's outbound client (one network
+    /// policy and connection pool for everything Beckon calls).
+    public static func makeChannels(_ connectedContent: ConnectedContentComponents, webhookTimeoutMilliseconds: Int = 10_000) -> ChannelCatalog {
+        let service = connectedContent.service
+        return ChannelCatalog([
+            WebhookChannel(
+                outbound: connectedContent.outbound, allowlist: { try await service.workspaceAllowlist($0) },
+                timeoutMilliseconds: webhookTimeoutMilliseconds),
+        ])
+    }
+
+    /// The send pipeline's settings from the server configuration.
+    public static func pipelineConfiguration(_ configuration: ServerConfiguration) -> SendPipelineConfiguration {
+        var pipeline = SendPipelineConfiguration()
+        pipeline.node = NodeIdentity(nodeID: configuration.nodeID ?? NodeIdentity.defaultNodeID, leaseSeconds: configuration.leaseSeconds)
+        return pipeline
+    }
+
     /// The Hummingbird application serving Beckon's API on `host:port`.
     public static func makeApplication(
         _ configuration: ServerConfiguration, stores: Stores, connectedContent: ConnectedContentComponents, clock: any BeckonClock,
         logger: Logger, metricsText: @escaping @Sendable () async -> String
     ) -> some ApplicationProtocol {
         let campaigns = CampaignComponents(
-            database: stores.database, users: stores.users, segments: stores.segments, connectedContent: connectedContent, clock: clock,
-            logger: logger)
+            database: stores.database, users: stores.users, segments: stores.segments, connectedContent: connectedContent,
+            channels: makeChannels(connectedContent), clock: clock, configuration: pipelineConfiguration(configuration), logger: logger)
         let api = BeckonAPI(
             database: stores.database, workspaces: stores.workspaces, users: stores.users, segments: stores.segments,
             connectedContent: connectedContent, campaigns: campaigns, clock: clock, metricsText: metricsText)
         let snapshots = SegmentSnapshotService(segments: stores.segments, database: stores.database, clock: clock, logger: logger)
         let statistics = QueryStatisticsService(database: stores.database, logger: logger)
-        let retention = ActivityLogRetentionService(
-            activityLog: connectedContent.activityLog, retentionDays: configuration.activityLogRetentionDays, clock: clock, logger: logger)
+        let retention = RetentionService(
+            database: stores.database, activityLog: connectedContent.activityLog, retentionDays: configuration.activityLogRetentionDays, clock: clock, logger: logger)
         return Application(
             router: api.makeRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Beckon"),

@@ -27,6 +27,10 @@ public struct ServerConfiguration: Sendable {
     public var secretKey: String?
     /// Days the message activity log keeps entries.
     public var activityLogRetentionDays = 30
+    /// This node's id among nodes sharing a database (`--node-id`, `BECKON_NODE_ID`; default host name and process id).
+    public var nodeID: String?
+    /// How long a claim on a message holds without renewal (`--lease-seconds`, default 30).
+    public var leaseSeconds = 30
 
     public init() {}
 

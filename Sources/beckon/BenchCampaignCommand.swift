@@ -1,7 +1,8 @@
 import ArgumentParser
-import BeckonCampaigns
+import BeckonMessaging
 import BeckonConnectedContent
 import BeckonCore
+import BeckonOutboundHTTP
 import BeckonServer
 import BeckonStorage
 import Foundation
@@ -23,11 +24,13 @@ struct BenchCampaignCommand: AsyncParsableCommand {
     @Option(help: "Users in the audience.") var users = 100_000
     @Option(name: .customLong("data-dir"), help: "Folder for the benchmark's SQLite database (must not hold one).")
     var dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("beckon-bench-campaign-\(UUID().uuidString)").path
-    @Option(help: "Messages rendered and sent at once per batch (two batches are in flight).") var concurrency = 64
+    @Option(help: "Messages rendered and sent at once.") var concurrency = 64
     @Option(name: .customLong("concurrency-per-campaign"), help: "Webhook requests of the campaign in flight at once.")
     var concurrencyPerCampaign = 128
     @Flag(name: .customLong("keep-data"), help: "Keep the benchmark database afterwards.") var keepData = false
-    @Option(name: .customLong("batch-size"), help: "Messages taken from the queue per round.") var batchSize = 500
+    @Option(name: .customLong("batch-size"), help: "Messages one claim takes (one claim batch is in flight).") var batchSize = 1_000
+    @Option(name: .customLong("database"), help: "postgres://… to run against PostgreSQL (an empty database) instead of SQLite.")
+    var databaseURL: String?
 
     func run() async throws {
         guard users >= 1, concurrency >= 1, batchSize >= 1, concurrencyPerCampaign >= 1 else {
@@ -37,7 +40,8 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         quiet.logLevel = .error
         var configuration = ServerConfiguration()
         configuration.dataDirectory = dataDirectory
-        guard !FileManager.default.fileExists(atPath: configuration.sqlitePath) else {
+        configuration.databaseURL = databaseURL
+        guard databaseURL != nil || !FileManager.default.fileExists(atPath: configuration.sqlitePath) else {
             throw ValidationError("--data-dir \(dataDirectory) already holds a database; give an empty folder")
         }
         let database = try await BeckonServer.openDatabase(configuration, logger: quiet)
@@ -75,8 +79,8 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         pipelineConfiguration.batchSize = batchSize
         pipelineConfiguration.concurrencyPerCampaign = concurrencyPerCampaign
         let campaigns = CampaignComponents(
-            database: database, users: stores.users, segments: stores.segments, connectedContent: connectedContent, clock: clock,
-            configuration: pipelineConfiguration, logger: quiet)
+            database: database, users: stores.users, segments: stores.segments, connectedContent: connectedContent,
+            channels: BeckonServer.makeChannels(connectedContent), clock: clock, configuration: pipelineConfiguration, logger: quiet)
         let body = #"{"to": "{{${phone_number}}}", "text": "{{${first_name} | default: '고객'}}님, {{custom_attribute.${last_viewed_category}}} 신상품이 도착했어요"}"#
         let campaign = try await campaigns.store.create(workspaceID: workspace.id, body: .object([
             "name": .string("Bench broadcast"), "delivery": .object(["type": .string("api_triggered")]),
@@ -84,9 +88,10 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         ]))
         _ = try await campaigns.store.launch(workspaceID: workspace.id, id: campaign.id)
         let sendStart = ContinuousClock.now
-        try await campaigns.queue.enqueue(
-            id: "dsp_bench", workspaceID: workspace.id, campaignID: campaign.id, kind: "api_triggered", definition: campaign.definition,
-            triggerProperties: .object([:]), recipients: nil, scheduledAt: BrazeTime.epochMilliseconds(clock.now()))
+        let writtenBefore = Self.bytesWritten()
+        try await campaigns.queue.enqueue(NewDispatch(
+            id: DispatchID.random(), workspaceID: workspace.id, campaignID: campaign.id, kind: .apiTriggered, definition: campaign.definition,
+            triggerProperties: .object([:]), recipients: nil, scheduledAt: BrazeTime.epochMilliseconds(clock.now())))
         do {
             try await campaigns.pipeline.drain()
         } catch {
@@ -95,6 +100,7 @@ struct BenchCampaignCommand: AsyncParsableCommand {
             throw error
         }
         let seconds = Self.seconds(since: sendStart)
+        let written = Self.bytesWritten() - writtenBefore
         let counts = try await campaigns.queue.messageCounts(campaignID: campaign.id)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -102,11 +108,23 @@ struct BenchCampaignCommand: AsyncParsableCommand {
             "phase": "send", "users": .int(users), "delivered": .int(counts["delivered"] ?? 0), "received": .int(received.count),
             "seconds": .double(seconds), "messages_per_second": .double((Double(received.count) / seconds).rounded()),
             "peak_rss_mb": .double((Double(usage.ru_maxrss) / 1024).rounded()),
+            "database": .string(databaseURL == nil ? "sqlite" : "postgres"),
+            // This process's writes (SQLite's WAL and checkpoints); PostgreSQL's server writes are its own process's.
+            "disk_bytes_per_message": .int(written / max(1, received.count)),
         ]))
         try await connectedContent.service.shutdown()
         try await server.stop()
         try await database.close()
         if !keepData { try? FileManager.default.removeItem(atPath: dataDirectory) }
+    }
+
+    /// `write_bytes` of this process from `/proc/self/io`: bytes it caused to reach the disk.
+    static func bytesWritten() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/io", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("write_bytes:") {
+            return Int(line.dropFirst("write_bytes:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        }
+        return 0
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {

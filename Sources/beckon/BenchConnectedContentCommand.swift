@@ -1,6 +1,7 @@
 import ArgumentParser
 import BeckonConnectedContent
 import BeckonCore
+import BeckonOutboundHTTP
 import BeckonStorage
 import Foundation
 import Hummingbird

@@ -1,6 +1,8 @@
 import ArgumentParser
 import BeckonConnectedContent
 import BeckonCore
+import BeckonOutboundHTTP
+import BeckonMessaging
 import BeckonStorage
 import Foundation
 import Liquid
@@ -57,13 +59,17 @@ struct LiquidInputOptions: ParsableArguments {
             throw ValidationError("cannot read the template file '\(template)' (missing, unreadable or not UTF-8)")
         }
         guard let bytes = FileManager.default.contents(atPath: data) else { throw ValidationError("cannot read the data file '\(data)'") }
-        let value: LiquidValue
+        let json: JSONValue
         do {
-            value = try LiquidValue(json: bytes)
+            json = try JSONValue.parse(Array(bytes))
         } catch {
             throw ValidationError("the data file '\(data)' is not valid JSON: \(error)")
         }
-        guard case .object(let object) = value else { throw ValidationError("the data file '\(data)' must hold a JSON object") }
+        guard var members = json.objectValue else { throw ValidationError("the data file '\(data)' must hold a JSON object") }
+        // The same context a send renders with: `user` is the profile, the rest is passed as is.
+        let user = members.removeValue(forKey: "user")
+        let context = RenderContext(user: user, extra: members)
+        guard case .object(let object) = LiquidValue(json) else { throw ValidationError("the data file '\(data)' must hold a JSON object") }
         var environment = RenderEnvironment()
         environment.strict = strict
         if case .object(let blocks) = object["content_blocks"] {
@@ -76,7 +82,7 @@ struct LiquidInputOptions: ParsableArguments {
             }
             environment.partials = DirectoryPartials(folder: partials)
         }
-        return (source, BrazeContext.make(from: value), environment)
+        return (source, context.liquid, environment)
     }
 }
 

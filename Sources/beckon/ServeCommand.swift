@@ -1,6 +1,7 @@
 import ArgumentParser
 import BeckonConnectedContent
 import BeckonCore
+import BeckonOutboundHTTP
 import BeckonServer
 import BeckonStorage
 import Foundation
@@ -39,6 +40,16 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Days the message activity log keeps entries (env BECKON_ACTIVITY_LOG_RETENTION_DAYS; default 30).")
     var activityLogRetentionDays: Int?
 
+    @Option(
+        name: .customLong("node-id"),
+        help: "This node's id when several share one PostgreSQL database (env BECKON_NODE_ID; default host name and process id).")
+    var nodeID: String?
+
+    @Option(
+        name: .customLong("lease-seconds"),
+        help: "How long a node's claim on a message holds without renewal; another node takes it over after that (default 30).")
+    var leaseSeconds: Int?
+
     @Option(name: .customLong("public-url"), help: "The URL clients use to reach this server; templates may call it (env BECKON_PUBLIC_URL).")
     var publicURL: String?
 
@@ -65,6 +76,14 @@ struct ServeCommand: AsyncParsableCommand {
         if let days = activityLogRetentionDays ?? environment["BECKON_ACTIVITY_LOG_RETENTION_DAYS"].flatMap(Int.init) {
             guard (1...3_650).contains(days) else { throw ValidationError("--activity-log-retention-days must be 1 to 3650, got \(days)") }
             configuration.activityLogRetentionDays = days
+        }
+        configuration.nodeID = nodeID ?? environment["BECKON_NODE_ID"].flatMap { $0.isEmpty ? nil : $0 }
+        if let id = configuration.nodeID, id.count > 200 || id.contains(where: { $0.isWhitespace }) {
+            throw ValidationError("--node-id must be at most 200 characters without spaces")
+        }
+        if let seconds = leaseSeconds {
+            guard (2...3_600).contains(seconds) else { throw ValidationError("--lease-seconds must be 2 to 3600, got \(seconds)") }
+            configuration.leaseSeconds = seconds
         }
 
         let logger = CommandLogging.makeLogger()

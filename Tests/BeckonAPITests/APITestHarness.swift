@@ -1,8 +1,9 @@
 import BeckonAPI
-import BeckonCampaigns
+import BeckonMessaging
 import BeckonConnectedContent
 import BeckonCore
 import BeckonSegments
+import BeckonServer
 import BeckonStorage
 import BeckonTestSupport
 import Foundation
@@ -48,10 +49,10 @@ struct APIHarness {
                 configuration: connectedContentConfiguration, logger: Logger(label: "test"))
             var pipeline = SendPipelineConfiguration()
             pipeline.retryBaseMilliseconds = 1_000
-            pipeline.webhookTimeoutMilliseconds = 2_000
             pipeline.concurrencyPerCampaign = 8
             let campaigns = CampaignComponents(
-                database: database, users: users, segments: segments, connectedContent: connectedContent, clock: clock,
+                database: database, users: users, segments: segments, connectedContent: connectedContent,
+                channels: BeckonServer.makeChannels(connectedContent, webhookTimeoutMilliseconds: 2_000), clock: clock,
                 configuration: pipeline, logger: Logger(label: "test"))
             let api = BeckonAPI(
                 database: database, workspaces: workspaces, users: users, segments: segments, connectedContent: connectedContent,

@@ -1,7 +1,8 @@
 import BeckonAPI
-import BeckonCampaigns
+import BeckonMessaging
 import BeckonConnectedContent
 import BeckonCore
+import BeckonOutboundHTTP
 import BeckonStorage
 import BeckonTestSupport
 import Foundation
@@ -293,6 +294,7 @@ struct CampaignTests {
                 try await api.campaigns.pipeline.drain()
                 #expect(inbox.all.count == 1, "not re-eligible (reeligible_after is null)")
                 _ = try await api.post("/users/track", #"{"purchases": [{"external_id": "cart1", "product_id": "coat", "currency": "KRW", "price": 129000, "time": "2025-07-03T18:00:00Z"}]}"#)
+                try await api.campaigns.pipeline.drain()
                 let engagement = try await Self.engagement(api, id)
                 #expect(engagement["send"] == .int(1))
                 #expect(engagement["delivery"] == .int(1))

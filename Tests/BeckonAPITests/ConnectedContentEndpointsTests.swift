@@ -1,6 +1,7 @@
 import BeckonAPI
 import BeckonConnectedContent
 import BeckonCore
+import BeckonOutboundHTTP
 import BeckonStorage
 import BeckonTestSupport
 import Foundation

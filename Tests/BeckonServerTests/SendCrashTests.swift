@@ -44,7 +44,8 @@ struct SendCrashTests {
         let receiver = IdempotentReceiver()
         let users = 3_000
         try await LocalHTTPServer.run(receiver.router()) { port in
-            let environment = ["BECKON_ALLOW_HOSTS": "127.0.0.1:\(port)"]
+            // The restarted process is the same node (same id): it takes back its own claims at once.
+            let environment = ["BECKON_ALLOW_HOSTS": "127.0.0.1:\(port)", "BECKON_NODE_ID": "crash-node"]
             var server = try ServerProcessTests.Server(dataDirectory: directory, adminKey: key, extraEnvironment: environment)
             try await server.waitUntilReady()
             for chunk in stride(from: 0, to: users, by: 75) {

@@ -1,7 +1,9 @@
-import BeckonCampaigns
+import BeckonChannels
 import BeckonCore
+import BeckonMessaging
 import BeckonStorage
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 extension BeckonAPI {
@@ -13,7 +15,7 @@ extension BeckonAPI {
         router.post("/beckon/v1/campaigns") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: write)
             let campaign = try await withCampaignErrors { try await campaigns.store.create(workspaceID: key.workspaceID, body: body) }
-            campaigns.actions.invalidate(workspaceID: key.workspaceID)
+            campaigns.triggers.invalidate(workspaceID: key.workspaceID)
             return JSONResponse.make(Self.campaignJSON(campaign), status: .created)
         }
         router.get("/beckon/v1/campaigns") { request, context -> Response in
@@ -39,7 +41,7 @@ extension BeckonAPI {
             let campaign = try await withCampaignErrors {
                 try await campaigns.store.update(workspaceID: key.workspaceID, id: try context.parameters.require("id"), body: body)
             }
-            campaigns.actions.invalidate(workspaceID: key.workspaceID)
+            campaigns.triggers.invalidate(workspaceID: key.workspaceID)
             return JSONResponse.make(Self.campaignJSON(campaign))
         }
         router.delete("/beckon/v1/campaigns/{id}") { request, context -> Response in
@@ -58,7 +60,7 @@ extension BeckonAPI {
                     default: return try await campaigns.store.archive(workspaceID: key.workspaceID, id: id)
                     }
                 }
-                campaigns.actions.invalidate(workspaceID: key.workspaceID)
+                campaigns.triggers.invalidate(workspaceID: key.workspaceID)
                 return JSONResponse.make(Self.campaignJSON(campaign))
             }
         }
@@ -71,7 +73,7 @@ extension BeckonAPI {
             let (key, body) = try await authorizedJSON(request, context: context, permission: write)
             let settings: DeliverySettings
             do {
-                settings = try DeliverySettings.parse(body)
+                settings = try DeliverySettings.parse(body, channels: campaigns.channels.names)
             } catch let error as CampaignDefinitionError {
                 throw APIError.badRequest(error.problems)
             }
@@ -150,19 +152,24 @@ extension BeckonAPI {
                 throw APIError.badRequest(["'campaign_id' is required"])
             }
             let campaign = try await withCampaignErrors { try await campaigns.store.campaign(workspaceID: key.workspaceID, id: id) }
-            return JSONResponse.make(Self.brazeDetails(campaign))
+            return JSONResponse.make(try Self.brazeDetails(campaign, channels: campaigns.channels))
         }
         router.post("/campaigns/trigger/send") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.send")
-            let dispatchID = try await enqueueTrigger(body, workspaceID: key.workspaceID, at: clock.now())
-            return JSONResponse.make(.object(["dispatch_id": .string(dispatchID), "message": .string("success")]), status: .created)
+            let idempotency = try Self.idempotencyRequest(request, workspaceID: key.workspaceID, endpoint: "/campaigns/trigger/send", body: body)
+            if let replay = try await replay(idempotency) { return replay }
+            return try await enqueueTrigger(body, workspaceID: key.workspaceID, at: clock.now(), idempotency: idempotency) { dispatchID in
+                .object(["dispatch_id": .string(dispatchID), "message": .string("success")])
+            }
         }
         router.post("/campaigns/trigger/schedule/create") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.schedule.create")
+            let idempotency = try Self.idempotencyRequest(request, workspaceID: key.workspaceID, endpoint: "/campaigns/trigger/schedule/create", body: body)
+            if let replay = try await replay(idempotency) { return replay }
             let at = try Self.scheduleTime(body, now: clock.now())
-            let dispatchID = try await enqueueTrigger(body, workspaceID: key.workspaceID, at: at)
-            return JSONResponse.make(
-                .object(["dispatch_id": .string(dispatchID), "schedule_id": .string(dispatchID), "message": .string("success")]), status: .created)
+            return try await enqueueTrigger(body, workspaceID: key.workspaceID, at: at, idempotency: idempotency) { dispatchID in
+                .object(["dispatch_id": .string(dispatchID), "schedule_id": .string(dispatchID), "message": .string("success")])
+            }
         }
         router.post("/campaigns/trigger/schedule/update") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.schedule.update")
@@ -192,20 +199,118 @@ extension BeckonAPI {
         }
         router.post("/messages/send") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: "messages.send")
-            let (definition, recipients, campaignID, sendID) = try await Self.messagesSend(body, workspaceID: key.workspaceID, campaigns: campaigns.store)
-            let dispatchID = "dsp_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            try await campaigns.queue.enqueue(
-                id: dispatchID, workspaceID: key.workspaceID, campaignID: campaignID, kind: "messages_send", definition: definition,
+            let idempotency = try Self.idempotencyRequest(request, workspaceID: key.workspaceID, endpoint: "/messages/send", body: body)
+            if let replay = try await replay(idempotency) { return replay }
+            let (definition, recipients, campaignID, sendID) = try await Self.messagesSend(
+                body, workspaceID: key.workspaceID, campaigns: campaigns.store, channels: campaigns.channels)
+            let dispatch = NewDispatch(
+                id: DispatchID.random(), workspaceID: key.workspaceID, campaignID: campaignID, kind: .messagesSend, definition: definition,
                 triggerProperties: .object([:]), recipients: recipients, scheduledAt: BrazeTime.epochMilliseconds(clock.now()), sendID: sendID)
-            return JSONResponse.make(.object(["dispatch_id": .string(dispatchID), "message": .string("success")]), status: .created)
+            return try await enqueue(dispatch, idempotency: idempotency, answer: .object(["dispatch_id": .string(dispatch.id), "message": .string("success")]))
+        }
+        router.post("/beckon/v1/campaigns/{id}/preview") { request, context -> Response in
+            let (key, body) = try await authorizedJSON(request, context: context, permission: read)
+            let campaign = try await withCampaignErrors {
+                try await campaigns.store.campaign(workspaceID: key.workspaceID, id: try context.parameters.require("id"))
+            }
+            return try await previewCampaign(campaign, body: body)
         }
     }
 
-    /// Validates a trigger body against its campaign and enqueues the dispatch to send at `at`.
-    func enqueueTrigger(_ body: JSONValue, workspaceID: Int64, at: Date) async throws -> String {
+    /// The `Idempotency-Key` of a request that starts a send, validated.
+    static func idempotencyRequest(_ request: Request, workspaceID: Int64, endpoint: String, body: JSONValue) throws -> IdempotencyKeys.Request? {
+        guard let key = request.headers[.idempotencyKey] else { return nil }
+        if let problem = IdempotencyKeys.validate(key) { throw APIError.badRequest([problem]) }
+        return IdempotencyKeys.Request(workspaceID: workspaceID, endpoint: endpoint, key: key, body: body)
+    }
+
+    /// The first answer for a retried key, or a 422 when the key came with another body.
+    func replay(_ idempotency: IdempotencyKeys.Request?) async throws -> Response? {
+        guard let idempotency else { return nil }
+        let now = BrazeTime.epochMilliseconds(clock.now())
+        let found = try await database.read { connection in try IdempotencyKeys.lookup(idempotency, connection: connection, now: now) }
+        guard let found else { return nil }
+        return try Self.idempotentResponse(found, key: idempotency.key)
+    }
+
+    static func idempotentResponse(_ claim: IdempotencyKeys.Claim, key: String) throws -> Response? {
+        switch claim {
+        case .claimed:
+            return nil
+        case .replay(let status, let response):
+            var reply = JSONResponse.make((try? JSONValue.parse(Array(response.utf8))) ?? .object([:]), status: HTTPResponse.Status(code: status))
+            reply.headers[.idempotentReplayed] = "true"
+            return reply
+        case .conflict:
+            throw APIError(
+                .unprocessableContent, "Unprocessable Entity",
+                errors: ["Idempotency-Key: '\(key)' was already used within 24 hours with a different request body"])
+        }
+    }
+
+    /// Records `dispatch` and, with a key, the key and its answer in the same transaction: of
+    /// concurrent requests with one key, one makes the dispatch and the others answer as it did.
+    func enqueue(_ dispatch: NewDispatch, idempotency: IdempotencyKeys.Request?, answer: JSONValue) async throws -> Response {
+        let now = BrazeTime.epochMilliseconds(clock.now())
+        let stored = answer.serialized()
+        let claim = try await database.write { connection -> IdempotencyKeys.Claim in
+            if let idempotency {
+                let claim = try IdempotencyKeys.claim(idempotency, status: 201, response: stored, connection: connection, now: now)
+                guard claim == .claimed else { return claim }
+            }
+            try SendQueue.insertDispatch(dispatch, connection: connection, now: now)
+            return .claimed
+        }
+        if let idempotency, let replayed = try Self.idempotentResponse(claim, key: idempotency.key) { return replayed }
+        return JSONResponse.make(answer, status: .created)
+    }
+
+    /// `POST /beckon/v1/campaigns/{id}/preview` `{"external_id", "variant"?, "trigger_properties"?}`.
+    func previewCampaign(_ campaign: Campaign, body: JSONValue) async throws -> Response {
+        guard let object = body.objectValue else { throw APIError.badRequest(["the body must be a JSON object"]) }
+        var problems: [String] = []
+        for field in object.keys.sorted() where !["external_id", "variant", "trigger_properties"].contains(field) {
+            problems.append("\(field): unknown field (external_id, variant, trigger_properties)")
+        }
+        let externalID = object["external_id"]?.stringValue ?? ""
+        if externalID.isEmpty { problems.append("external_id: is required") }
+        if let variant = object["variant"], !variant.isNull, variant.stringValue == nil { problems.append("variant: must be a variant name") }
+        if let properties = object["trigger_properties"], !properties.isNull, properties.objectValue == nil {
+            problems.append("trigger_properties: must be an object")
+        }
+        guard problems.isEmpty else { throw APIError.badRequest(problems) }
+        guard let userID = try await users.userID(workspaceID: campaign.workspaceID, identifier: .externalID(externalID)) else {
+            throw APIError(.notFound, "Not Found", errors: ["external_id: no user with external_id '\(externalID)'"])
+        }
+        let triggerProperties = object["trigger_properties"].flatMap { $0.isNull ? nil : $0 }
+        let preview: CampaignPreview
+        do {
+            preview = try await campaigns.pipeline.preview(
+                campaign: campaign, userID: userID, variantName: object["variant"]?.stringValue, triggerProperties: triggerProperties)
+        } catch let error as CampaignPreviewError {
+            var detail: [String: JSONValue] = ["type": .string(error.line == nil ? "render" : "liquid"), "message": .string(error.message)]
+            if let channel = error.channel { detail["channel"] = .string(channel) }
+            if let line = error.line { detail["line"] = .int(Int64(line)) }
+            if let column = error.column { detail["column"] = .int(Int64(column)) }
+            throw APIError(.unprocessableContent, "Unprocessable Entity", structuredErrors: [.object(detail)])
+        }
+        if let reason = preview.abortReason {
+            return JSONResponse.make(.object(["variant": .string(preview.variant), "aborted": .bool(true), "reason": .string(reason)]))
+        }
+        return JSONResponse.make(.object([
+            "variant": .string(preview.variant), "aborted": .bool(false), "messages": .object(preview.messages),
+        ]))
+    }
+
+    /// Validates a trigger body against its campaign, applies the recipients' attributes (with
+    /// their trigger facts in the outbox), then records the dispatch to send at `at` (with the
+    /// idempotency key, when given, in the same transaction).
+    func enqueueTrigger(
+        _ body: JSONValue, workspaceID: Int64, at: Date, idempotency: IdempotencyKeys.Request?, answer: (String) -> JSONValue
+    ) async throws -> Response {
         let trigger = try Self.triggerRequest(body)
         let campaign = try await withCampaignErrors { try await campaigns.store.campaign(workspaceID: workspaceID, id: trigger.campaignID) }
-        guard campaign.deliveryType == "api_triggered" else {
+        guard campaign.deliveryType == DispatchKind.apiTriggered.rawValue else {
             throw APIError.badRequest(["campaign_id: campaign \(campaign.id) is not an API-triggered campaign"])
         }
         guard campaign.state == .active else {
@@ -221,7 +326,8 @@ extension BeckonAPI {
             guard request.errors.isEmpty else {
                 throw APIError.badRequest(request.errors.map { "recipients[\($0.index)].attributes: \($0.type)" })
             }
-            _ = try await users.track(workspaceID: workspaceID, request: request)
+            _ = try await users.track(
+                workspaceID: workspaceID, request: request, triggers: try await campaigns.triggers.interest(workspaceID: workspaceID))
         }
         var definition = campaign.definition
         if let audience = trigger.audience, var object = definition.objectValue {
@@ -230,12 +336,11 @@ extension BeckonAPI {
             object["audience"] = .object(campaignAudience)
             definition = .object(object)
         }
-        let dispatchID = "dsp_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        try await campaigns.queue.enqueue(
-            id: dispatchID, workspaceID: workspaceID, campaignID: campaign.id, kind: "api_triggered", definition: definition,
+        let dispatch = NewDispatch(
+            id: DispatchID.random(), workspaceID: workspaceID, campaignID: campaign.id, kind: .apiTriggered, definition: definition,
             triggerProperties: trigger.properties, recipients: trigger.recipients, scheduledAt: BrazeTime.epochMilliseconds(at),
             sendID: trigger.sendID)
-        return dispatchID
+        return try await enqueue(dispatch, idempotency: idempotency, answer: answer(dispatch.id))
     }
 
     /// `schedule.time` (UTC, in the future); local-time trigger schedules are refused.
@@ -255,7 +360,7 @@ extension BeckonAPI {
 
     /// `/messages/send`: an ad-hoc webhook message as a one-off definition, its recipients, and the
     /// optional campaign and send id it reports under.
-    static func messagesSend(_ body: JSONValue, workspaceID: Int64, campaigns: CampaignStore) async throws
+    static func messagesSend(_ body: JSONValue, workspaceID: Int64, campaigns: CampaignStore, channels: ChannelCatalog) async throws
         -> (definition: JSONValue, recipients: JSONValue?, campaignID: String?, sendID: String?)
     {
         guard let object = body.objectValue else { throw APIError.badRequest(["the body must be a JSON object"]) }
@@ -293,7 +398,7 @@ extension BeckonAPI {
         var webhook: [String: JSONValue] = [:]
         if let messages = object["messages"]?.objectValue, !messages.isEmpty {
             for channel in messages.keys.sorted() where channel != "webhook" {
-                problems.append("messages.\(channel): channel not available yet (available: webhook)")
+                problems.append("messages.\(channel): not available through /messages/send yet (available: webhook)")
             }
             if let given = messages["webhook"]?.objectValue {
                 webhook["url"] = given["url"] ?? .null
@@ -324,7 +429,7 @@ extension BeckonAPI {
         ])
         if problems.isEmpty, !webhook.isEmpty {
             do {
-                _ = try CampaignDefinition.parse(definition)
+                _ = try CampaignDefinition.parse(definition, channels: channels)
             } catch {
                 problems += error.problems
             }
@@ -450,25 +555,37 @@ extension BeckonAPI {
     }
 
     /// Braze's `/campaigns/details` shape; message keys are `<campaign id>_<variant name>`.
-    static func brazeDetails(_ campaign: Campaign) -> JSONValue {
+    static func brazeDetails(_ campaign: Campaign, channels: ChannelCatalog) throws -> JSONValue {
         func time(_ millis: Int64?) -> JSONValue { millis.map { .string(BrazeTime.format(epochMilliseconds: $0)) } ?? .null }
         var messages: [String: JSONValue] = [:]
-        if let definition = try? CampaignDefinition.parse(campaign.definition) {
+        var channelNames: Set<String> = []
+        let definition: CampaignDefinition
+        do {
+            definition = try CampaignDefinition.parse(campaign.definition, channels: channels)
+        } catch {
+            throw StoredDataError(table: "campaigns", row: campaign.id, column: "definition", problem: error.description)
+        }
+        do {
             for variant in definition.variants {
-                messages["\(campaign.id)_\(variant.name)"] = .object([
-                    "channel": .string("webhook"), "name": .string(variant.name), "url": .string(variant.webhook.url),
-                    "body": .string(variant.webhook.body), "type": .string("webhook"), "method": .string(variant.webhook.method),
-                    "headers": .object(variant.webhook.headers.mapValues(JSONValue.string)),
-                ])
+                for (channel, message) in variant.messages {
+                    channelNames.insert(channel)
+                    var entry: [String: JSONValue] = ["channel": .string(channel), "name": .string(variant.name), "type": .string(channel)]
+                    for (field, value) in message.objectValue ?? [:] where field != "ad_text_field" { entry[field] = value }
+                    if channel == "webhook" { entry["method"] = .string((message["method"]?.stringValue ?? "POST").uppercased()) }
+                    let suffix = variant.messages.count == 1 ? variant.name : "\(variant.name)_\(channel)"
+                    messages["\(campaign.id)_\(suffix)"] = .object(entry)
+                }
             }
-            if definition.controlPercent > 0 { messages["\(campaign.id)_control"] = .object(["channel": .string("webhook"), "type": .string("control")]) }
+            if definition.controlPercent > 0 {
+                messages["\(campaign.id)_control"] = .object(["channel": .string(definition.variants.first?.channels.first ?? ""), "type": .string("control")])
+            }
         }
         return .object([
             "message": .string("success"), "created_at": time(campaign.createdAt), "updated_at": time(campaign.updatedAt),
             "archived": .bool(campaign.state == .archived), "draft": .bool(campaign.state == .draft), "enabled": .bool(campaign.state == .active),
             "has_post_launch_draft": .bool(false), "name": .string(campaign.name), "description": .string(""),
             "schedule_type": .string(campaign.deliveryType == "scheduled" ? "time_based" : campaign.deliveryType),
-            "channels": .array([.string("webhook")]), "first_sent": time(campaign.firstSentAt), "last_sent": time(campaign.lastSentAt),
+            "channels": .array(channelNames.sorted().map(JSONValue.string)), "first_sent": time(campaign.firstSentAt), "last_sent": time(campaign.lastSentAt),
             "tags": .array(campaign.tags.map(JSONValue.string)), "teams": .array([]), "messages": .object(messages),
             "conversion_behaviors": .array([]),
         ])

@@ -1,5 +1,6 @@
 import BeckonConnectedContent
 import BeckonCore
+import BeckonOutboundHTTP
 import BeckonStorage
 import Foundation
 import Hummingbird

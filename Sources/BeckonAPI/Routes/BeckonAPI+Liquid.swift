@@ -1,5 +1,6 @@
 import BeckonConnectedContent
 import BeckonCore
+import BeckonMessaging
 import BeckonStorage
 import Foundation
 import Hummingbird
@@ -14,17 +15,21 @@ extension BeckonAPI {
             guard let source = body["template"]?.stringValue else {
                 throw APIError.badRequest(["'template' is required and must be a string"])
             }
-            var data: [String: JSONValue] = body["context"]?.objectValue ?? [:]
+            if let extra = body["context"], !extra.isNull, extra.objectValue == nil {
+                throw APIError.badRequest(["'context' must be an object"])
+            }
+            // The same context a send renders with: the messaging profile, not the export's.
+            var renderContext = RenderContext(extra: body["context"]?.objectValue ?? [:])
             if let externalID = body["external_id"]?.stringValue {
-                var query = ExportQuery()
-                query.externalIDs = [externalID]
-                guard let user = try await users.export(workspaceID: key.workspaceID, query: query).users.first else {
+                guard let userID = try await users.userID(workspaceID: key.workspaceID, identifier: .externalID(externalID)) else {
                     throw APIError(.notFound, "Not Found", errors: ["no user with external_id '\(externalID)'"])
                 }
-                data["user"] = user
+                let profiles = try await users.profiles(ids: [userID])
+                if let unreadable = profiles.unreadable[userID] { throw StoredDataError(table: "users", row: "\(userID)", column: "profile", problem: unreadable) }
+                renderContext.user = profiles[userID]
             } else if let user = body["user"] {
                 guard user.objectValue != nil else { throw APIError.badRequest(["'user' must be an object"]) }
-                data["user"] = user
+                renderContext.user = user
             }
             var environment = RenderEnvironment()
             environment.now = clock.now()
@@ -34,10 +39,9 @@ extension BeckonAPI {
             if let blocks = body["content_blocks"]?.objectValue {
                 for (name, value) in blocks { environment.contentBlocks[name] = value.stringValue ?? "" }
             }
-            let liquidData = (try? LiquidValue(json: Data(JSONValue.object(data).serialized().utf8))) ?? .object(LiquidObject())
             do {
                 let template = try Template.parse(source, options: Template.ParseOptions(strict: environment.strict))
-                let output = try await template.render(BrazeContext.make(from: liquidData), environment: environment)
+                let output = try await template.render(renderContext.liquid, environment: environment)
                 return JSONResponse.make(.object(["message": .string("success"), "output": .string(output), "aborted": .bool(false)]))
             } catch let aborted as MessageAborted {
                 return JSONResponse.make(.object([

@@ -1,4 +1,4 @@
-import BeckonCampaigns
+import BeckonMessaging
 import BeckonCore
 import BeckonStorage
 import HTTPTypes
@@ -22,12 +22,8 @@ extension BeckonAPI {
             } catch let error as RequestError {
                 throw APIError.from(error)
             }
-            let result = try await users.ingest(workspaceID: workspace.id, batch: batch)
-            let identifier: UserIdentifier = batch.externalID.map { .externalID($0) } ?? .alias(batch.deviceAlias)
-            let sessions = batch.sessions.map {
-                ObservedAction(identifier: identifier, kind: .sessionStart, properties: [:], timeMillis: $0.startMillis)
-            }
-            await campaigns.actions.observe(workspaceID: workspace.id, actions: sessions + Self.observedActions(batch.track, result: result, now: clock.now()))
+            let result = try await users.ingest(
+                workspaceID: workspace.id, batch: batch, triggers: try await campaigns.triggers.interest(workspaceID: workspace.id))
             return Self.trackResponse(result, request: batch.track)
         }
     }
@@ -75,4 +71,8 @@ extension BeckonAPI {
 extension HTTPField.Name {
     /// The header app SDKs send their app identifier in.
     static let beckonAppID = HTTPField.Name("X-Beckon-App-Id")!
+    /// A client's key for retrying a send safely (`/campaigns/trigger/send`, `/messages/send`).
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    /// Set on an answer replayed for a retried `Idempotency-Key`.
+    static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!
 }

@@ -1,4 +1,4 @@
-import BeckonCampaigns
+import BeckonMessaging
 import BeckonCore
 import BeckonStorage
 import Foundation
@@ -9,21 +9,6 @@ extension BeckonAPI {
     /// The most identifiers Braze's list-style user endpoints take per request.
     static let maxIdentifiersPerRequest = 50
 
-    /// The events and purchases a track request stored, for campaign triggers and conversions.
-    static func observedActions(_ request: TrackRequest, result: TrackResult, now: Date) -> [ObservedAction] {
-        let rejected = Set(result.errors.map { "\($0.inputArray)#\($0.index)" })
-        let events = request.events.filter { !rejected.contains("events#\($0.index)") }.map {
-            ObservedAction(identifier: $0.identifier, kind: .event($0.name), properties: $0.properties ?? [:], timeMillis: $0.timeMillis)
-        }
-        let purchases = request.purchases.filter { !rejected.contains("purchases#\($0.index)") }.map {
-            ObservedAction(identifier: $0.identifier, kind: .purchase(productID: $0.productID), properties: $0.properties ?? [:], timeMillis: $0.timeMillis)
-        }
-        let updates = request.attributes.filter { !rejected.contains("attributes#\($0.index)") }.map {
-            ObservedAction(identifier: $0.identifier, kind: .profileUpdate, properties: [:], timeMillis: BrazeTime.epochMilliseconds(now))
-        }
-        return updates + events + purchases
-    }
-
     func addUserRoutes(to router: Router<BeckonRequestContext>) {
         router.post("/users/track") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: "users.track")
@@ -33,8 +18,8 @@ extension BeckonAPI {
             } catch let error as RequestError {
                 throw APIError.from(error)
             }
-            let result = try await users.track(workspaceID: key.workspaceID, request: parsed)
-            await campaigns.actions.observe(workspaceID: key.workspaceID, actions: Self.observedActions(parsed, result: result, now: clock.now()))
+            let result = try await users.track(
+                workspaceID: key.workspaceID, request: parsed, triggers: try await campaigns.triggers.interest(workspaceID: key.workspaceID))
             return Self.trackResponse(result, request: parsed)
         }
         router.post("/users/identify") { request, context -> Response in

@@ -43,7 +43,11 @@ public final class ConnectedContentSettingsStore: Sendable {
                 .string
         }
         guard let text else { return ConnectedContentSettings() }
-        return (try? JSONDecoder().decode(ConnectedContentSettings.self, from: Data(text.utf8))) ?? ConnectedContentSettings()
+        do {
+            return try JSONDecoder().decode(ConnectedContentSettings.self, from: Data(text.utf8))
+        } catch {
+            throw StoredDataError(table: "connected_content_settings", row: "\(workspaceID)", column: "settings", problem: "\(error)")
+        }
     }
 
     public func save(workspaceID: Int64, settings: ConnectedContentSettings) async throws {

@@ -1,6 +1,6 @@
 /// Beckon's schema, oldest migration first. Never edit a released migration: add a new one.
 public enum Schema {
-    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns]
+    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns, messagingCore]
 
     /// Workspaces, API keys, profiles, identities, the event and purchase logs and their per-user aggregates.
     static let initial = Migration(version: 1, name: "initial") { dialect in
@@ -233,6 +233,45 @@ public enum Schema {
             """,
             "CREATE INDEX engagement_events_campaign ON engagement_events (workspace_id, campaign_id, type, time)",
             "CREATE INDEX engagement_events_user ON engagement_events (user_id, time)",
+        ]
+    }
+
+    /// The messaging core: message leases (which node holds a claimed message, until when), the
+    /// trigger outbox written in the ingest transaction, one entry row per campaign and user (a
+    /// unique key, so a once-only campaign cannot start twice), idempotency keys of the trigger
+    /// endpoints, and the indexes every per-campaign query of the engine uses.
+    static let messagingCore = Migration(version: 5, name: "messaging core") { dialect in
+        let id = dialect.autoIncrementPrimaryKey
+        return [
+            "ALTER TABLE messages ADD COLUMN lease_owner TEXT",
+            "ALTER TABLE messages ADD COLUMN lease_expires_at BIGINT",
+            "CREATE INDEX messages_campaign ON messages (campaign_id, state)",
+            "ALTER TABLE dispatches ADD COLUMN user_id BIGINT",
+            "CREATE INDEX dispatches_campaign_user ON dispatches (campaign_id, user_id, state)",
+            """
+            CREATE TABLE trigger_outbox (
+                id \(id), workspace_id BIGINT NOT NULL, user_id BIGINT NOT NULL, kind TEXT NOT NULL, name TEXT,
+                properties TEXT, time BIGINT NOT NULL, observed_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE campaign_entries (
+                campaign_id TEXT NOT NULL, user_id BIGINT NOT NULL, entered_at BIGINT NOT NULL, dispatch_id TEXT NOT NULL,
+                PRIMARY KEY (campaign_id, user_id))\(dialect.withoutRowID)
+            """,
+            """
+            CREATE TABLE idempotency_keys (
+                workspace_id BIGINT NOT NULL, endpoint TEXT NOT NULL, idempotency_key TEXT NOT NULL, request_hash TEXT NOT NULL,
+                status INTEGER NOT NULL, response TEXT NOT NULL, created_at BIGINT NOT NULL,
+                PRIMARY KEY (workspace_id, endpoint, idempotency_key))
+            """,
+            "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+            // Users who already got (or are about to get) an action-based campaign stay entered.
+            """
+            INSERT INTO campaign_entries (campaign_id, user_id, entered_at, dispatch_id)
+            SELECT campaign_id, user_id, MAX(created_at), MAX(dispatch_id) FROM messages
+            WHERE campaign_id IS NOT NULL AND dispatch_id LIKE 'dsp:%' AND state IN ('queued', 'sending', 'delivered', 'failed', 'control')
+            GROUP BY campaign_id, user_id
+            """,
         ]
     }
 }

@@ -86,7 +86,7 @@ extension UserStore {
     }
 
     /// The profile fields that come from the `users` row (`profileColumns`, in order).
-    static func profileFields(_ row: SQLRow, fields: Set<String>?) -> [String: JSONValue] {
+    static func profileFields(_ row: SQLRow, userID: Int64, fields: Set<String>?) throws -> [String: JSONValue] {
         func wants(_ field: String) -> Bool { fields?.contains(field) ?? true }
         var user: [String: JSONValue] = [:]
         let strings: [(String, Int)] = [
@@ -101,8 +101,8 @@ extension UserStore {
             user["last_coordinates"] = .array([.double(longitude), .double(latitude)])
         }
         if wants("custom_attributes") {
-            let attributes = (try? JSONValue.parse(Array((row[16].string ?? "{}").utf8))) ?? .object([:])
-            if let members = attributes.objectValue, !members.isEmpty { user["custom_attributes"] = attributes }
+            let members = try row[16].storedObject(table: "users", row: "\(userID)", column: "custom_attributes")
+            if !members.isEmpty { user["custom_attributes"] = .object(members) }
         }
         if wants("random_bucket") { user["random_bucket"] = .int(row[17].int ?? 0) }
         if wants("total_revenue") { user["total_revenue"] = .double(row[18].double ?? 0) }
@@ -113,8 +113,8 @@ extension UserStore {
         for (name, column) in times where wants(name) {
             if let millis = row[column].int { user[name] = .string(BrazeTime.format(epochMilliseconds: millis)) }
         }
-        if fields == nil, let extras = (try? JSONValue.parse(Array((row[24].string ?? "{}").utf8)))?.objectValue {
-            for (key, value) in extras { user[key] = value }
+        if fields == nil {
+            for (key, value) in try row[24].storedObject(table: "users", row: "\(userID)", column: "extras") { user[key] = value }
         }
         return user
     }
@@ -123,7 +123,7 @@ extension UserStore {
         let id = SQLValue.integer(userID)
         guard let row = try connection.first("SELECT \(Self.profileColumns) FROM users WHERE id = ?", [id]) else { return nil }
         func wants(_ field: String) -> Bool { fields?.contains(field) ?? true }
-        var user = Self.profileFields(row, fields: fields)
+        var user = try Self.profileFields(row, userID: userID, fields: fields)
         if wants("user_aliases") {
             let aliases = try connection.query(
                 "SELECT alias_name, alias_label FROM user_aliases WHERE user_id = ? ORDER BY alias_label", [id])

@@ -224,10 +224,10 @@ extension UserStore {
             Array(repeating: source, count: profileColumns.count) + [source, .integer(now), target])
         if let rows = try connection.first(
             "SELECT s.custom_attributes, t.custom_attributes, t.workspace_id FROM users s, users t WHERE s.id = ? AND t.id = ?",
-            [source, target]),
-            let sourceAttributes = (try? JSONValue.parse(Array((rows[0].string ?? "{}").utf8)))?.objectValue,
-            var targetAttributes = (try? JSONValue.parse(Array((rows[1].string ?? "{}").utf8)))?.objectValue
+            [source, target])
         {
+            let sourceAttributes = try rows[0].storedObject(table: "users", row: "\(sourceID)", column: "custom_attributes")
+            var targetAttributes = try rows[1].storedObject(table: "users", row: "\(targetID)", column: "custom_attributes")
             let added = sourceAttributes.filter { targetAttributes[$0.key] == nil }
             if !added.isEmpty {
                 targetAttributes.merge(added) { current, _ in current }

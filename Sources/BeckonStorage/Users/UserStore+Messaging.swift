@@ -16,16 +16,22 @@ extension UserStore {
     ]
 
     /// Profiles (`messagingFields`) of the users with these internal ids, for rendering messages,
-    /// read with two queries per 500 users; unknown ids are left out.
-    public func profiles(ids: [Int64]) async throws -> [Int64: JSONValue] {
+    /// read with two queries per 500 users; unknown ids are left out, and rows that do not decode
+    /// are returned in `unreadable` with the reason (the caller fails those messages, not the batch).
+    public func profiles(ids: [Int64]) async throws -> MessagingProfiles {
         try await database.read { connection in
             var profiles: [Int64: [String: JSONValue]] = [:]
+            var unreadable: [Int64: String] = [:]
             for start in stride(from: 0, to: ids.count, by: 500) {
                 let chunk = ids[start..<min(start + 500, ids.count)].map { SQLValue.integer($0) }
                 let placeholders = chunk.map { _ in "?" }.joined(separator: ", ")
                 for row in try connection.query("SELECT id, \(Self.profileColumns) FROM users WHERE id IN (\(placeholders))", chunk) {
                     guard let id = row[0].int else { continue }
-                    profiles[id] = Self.profileFields(SQLRow(Array(row.values.dropFirst())), fields: Self.messagingFields)
+                    do {
+                        profiles[id] = try Self.profileFields(SQLRow(Array(row.values.dropFirst())), userID: id, fields: Self.messagingFields)
+                    } catch {
+                        unreadable[id] = "\(error)"
+                    }
                 }
                 let groups = try connection.query(
                     "SELECT user_id, group_id, state FROM subscription_group_states WHERE user_id IN (\(placeholders)) ORDER BY user_id, group_id",
@@ -37,9 +43,18 @@ extension UserStore {
                     profiles[id]?["subscription_groups"] = .array(list)
                 }
             }
-            return profiles.mapValues { JSONValue.object($0) }
+            return MessagingProfiles(profiles: profiles.mapValues { JSONValue.object($0) }, unreadable: unreadable)
         }
     }
+}
+
+/// The profiles a send batch renders with, and the users whose stored profile does not decode.
+public struct MessagingProfiles: Sendable {
+    public var profiles: [Int64: JSONValue]
+    /// User id → why the row cannot be read.
+    public var unreadable: [Int64: String]
+
+    public subscript(userID: Int64) -> JSONValue? { profiles[userID] }
 }
 
 extension UserStore {

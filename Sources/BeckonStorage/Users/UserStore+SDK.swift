@@ -2,14 +2,17 @@ import BeckonCore
 
 extension UserStore {
     /// Applies one SDK batch in one transaction: identity (merging the device's anonymous profile
-    /// into the identified one), attributes, events, purchases, sessions, device and push token.
-    public func ingest(workspaceID: Int64, batch: SDKBatch) async throws -> TrackResult {
+    /// into the identified one), attributes, events, purchases, sessions, device and push token,
+    /// with the facts `triggers` names in the trigger outbox.
+    public func ingest(workspaceID: Int64, batch: SDKBatch, triggers: TriggerInterest = .none) async throws -> TrackResult {
         let segmentable = try await segmentableProperties(workspaceID: workspaceID)
         let now = nowMillis
         return try await committer.write(flushesAggregates: true) { connection, deltas in
             let userID = try self.sdkUser(batch, workspaceID: workspaceID, connection: connection, now: now)
+            var outbox = OutboxWriter(interest: triggers, workspaceID: workspaceID, now: now)
             let result = try self.apply(
-                batch.track, workspaceID: workspaceID, segmentable: segmentable, connection: connection, deltas: &deltas, now: now)
+                batch.track, workspaceID: workspaceID, segmentable: segmentable, connection: connection, deltas: &deltas, outbox: &outbox,
+                now: now)
             let user = SQLValue.integer(userID)
             let ws = SQLValue.integer(workspaceID)
             for session in batch.sessions {
@@ -29,6 +32,7 @@ extension UserStore {
                     [ws, user, .text(batch.appID), .text(session.sessionID), .text(batch.platform), .integer(session.startMillis),
                      .integer(session.endMillis)])
                 deltas.addSession(workspaceID: workspaceID, userID: userID, appID: batch.appID, time: session.startMillis)
+                outbox.sessionStart(userID: userID, time: session.startMillis)
                 try connection.execute(
                     """
                     INSERT INTO app_usage (user_id, app_id, workspace_id, platform, app_version, sessions, first_used, last_used)
@@ -55,6 +59,7 @@ extension UserStore {
             if let token = batch.pushToken {
                 try self.registerPushToken(token, userID: userID, workspaceID: workspaceID, connection: connection, now: now)
             }
+            try outbox.flush(connection)
             return result
         }
     }

@@ -14,19 +14,25 @@ extension UserStore {
     /// Applies a validated `/users/track` request: attributes, then events, then purchases.
     ///
     /// Objects naming a user that does not exist while `_update_existing_only` holds are reported
-    /// in `errors` rather than dropped silently.
-    public func track(workspaceID: Int64, request: TrackRequest) async throws -> TrackResult {
+    /// in `errors` rather than dropped silently. The facts `triggers` names are written to the
+    /// trigger outbox in the same transaction.
+    public func track(workspaceID: Int64, request: TrackRequest, triggers: TriggerInterest = .none) async throws -> TrackResult {
         let segmentable = try await segmentableProperties(workspaceID: workspaceID)
         let now = nowMillis
         return try await committer.write { connection, deltas in
-            try self.apply(request, workspaceID: workspaceID, segmentable: segmentable, connection: connection, deltas: &deltas, now: now)
+            var outbox = OutboxWriter(interest: triggers, workspaceID: workspaceID, now: now)
+            let result = try self.apply(
+                request, workspaceID: workspaceID, segmentable: segmentable, connection: connection, deltas: &deltas, outbox: &outbox,
+                now: now)
+            try outbox.flush(connection)
+            return result
         }
     }
 
     /// The body of `track`, shared with SDK ingestion so both write exactly the same rows.
     func apply(
         _ request: TrackRequest, workspaceID: Int64, segmentable: [String: [String]], connection: any SQLConnection,
-        deltas: inout AggregateDeltas, now: Int64
+        deltas: inout AggregateDeltas, outbox: inout OutboxWriter, now: Int64
     ) throws -> TrackResult {
         var result = TrackResult()
         result.errors = request.errors
@@ -43,6 +49,7 @@ extension UserStore {
                 continue
             }
             try applyAttributes(update, userID: userID, workspaceID: workspaceID, connection: connection, now: now)
+            outbox.profileChanged(userID: userID)
             result.attributesProcessed += 1
         }
         var eventRows: [[SQLValue]] = []
@@ -56,6 +63,7 @@ extension UserStore {
                 .text(event.properties.map { JSONValue.object($0).serialized() }),
             ])
             deltas.addEvent(workspaceID: workspaceID, userID: userID, name: event.name, time: event.timeMillis)
+            outbox.event(userID: userID, name: event.name, properties: event.properties, time: event.timeMillis)
             if let properties = event.properties, let marked = segmentable[event.name] {
                 for property in marked {
                     if let value = Self.segmentValue(Self.property(property, in: properties)) {
@@ -84,6 +92,7 @@ extension UserStore {
             deltas.addPurchase(
                 workspaceID: workspaceID, userID: userID, productID: purchase.productID, time: purchase.timeMillis,
                 quantity: Int64(purchase.quantity), price: purchase.price)
+            outbox.purchase(userID: userID, productID: purchase.productID, properties: purchase.properties, time: purchase.timeMillis)
             result.purchasesProcessed += 1
         }
         try Self.insertRows(
@@ -187,7 +196,7 @@ extension UserStore {
             arguments.append(contentsOf: [.real(coordinates.longitude), .real(coordinates.latitude)])
         }
         if !update.extras.isEmpty {
-            var extras = (try? JSONValue.parse(Array((row[3].string ?? "{}").utf8)))?.objectValue ?? [:]
+            var extras = try row[3].storedObject(table: "users", row: "\(userID)", column: "extras")
             for (key, value) in update.extras {
                 if key == "current_location" {
                     assignments.append("longitude = NULL, latitude = NULL")
@@ -199,7 +208,7 @@ extension UserStore {
             arguments.append(.text(JSONValue.object(extras).serialized()))
         }
         if !update.custom.isEmpty {
-            let stored = (try? JSONValue.parse(Array((row[2].string ?? "{}").utf8)))?.objectValue ?? [:]
+            let stored = try row[2].storedObject(table: "users", row: "\(userID)", column: "custom_attributes")
             var attributes = CustomAttributes(values: stored, maxArrayLength: limits.maxArrayLength)
             var changedRoots: [String] = []
             for change in update.custom where attributes.apply(change, mergeObjects: update.mergeObjects) {

@@ -1,27 +1,27 @@
 import Foundation
 
-/// A rendered Connected Content URL, encoded the way Braze sends it and checked for shape.
-struct ConnectedContentURL: Sendable, Hashable {
+/// A rendered outbound URL, encoded the way Braze sends it and checked for shape.
+public struct OutboundURL: Sendable, Hashable {
     /// The URL as sent: characters a URL cannot hold (spaces, Hangul …) percent-encoded as UTF-8,
     /// existing `%XX` escapes kept.
-    let text: String
-    let scheme: String
+    public let text: String
+    public let scheme: String
     /// Lowercased, without IPv6 brackets.
-    let host: String
-    let port: Int
+    public let host: String
+    public let port: Int
 
-    init(_ rendered: String) throws(ConnectedContentFailure) {
+    public init(_ rendered: String) throws(OutboundFailure) {
         let trimmed = rendered.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw ConnectedContentFailure("the URL rendered empty", kind: .invalidRequest) }
+        guard !trimmed.isEmpty else { throw OutboundFailure("the URL rendered empty", kind: .invalidRequest) }
         let encoded = Self.encode(trimmed)
         guard let components = URLComponents(string: encoded), let scheme = components.scheme?.lowercased() else {
-            throw ConnectedContentFailure("'\(Self.redacted(trimmed))' is not a valid URL", kind: .invalidRequest)
+            throw OutboundFailure("'\(Self.redacted(trimmed))' is not a valid URL", kind: .invalidRequest)
         }
         guard scheme == "http" || scheme == "https" else {
-            throw ConnectedContentFailure("only http and https URLs can be called, not \(scheme)", kind: .invalidRequest)
+            throw OutboundFailure("only http and https URLs can be called, not \(scheme)", kind: .invalidRequest)
         }
         guard var host = components.host?.lowercased(), !host.isEmpty else {
-            throw ConnectedContentFailure("'\(Self.redacted(trimmed))' has no host", kind: .invalidRequest)
+            throw OutboundFailure("'\(Self.redacted(trimmed))' has no host", kind: .invalidRequest)
         }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         text = encoded
@@ -31,7 +31,7 @@ struct ConnectedContentURL: Sendable, Hashable {
     }
 
     /// Percent-encodes every byte outside RFC 3986's unreserved and reserved sets, leaving `%`.
-    static func encode(_ text: String) -> String {
+    public static func encode(_ text: String) -> String {
         var output = ""
         output.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {
@@ -56,7 +56,7 @@ struct ConnectedContentURL: Sendable, Hashable {
     private static let secretWords = ["key", "token", "secret", "password", "passwd", "pwd", "auth", "signature", "sig", "credential", "session"]
 
     /// The URL safe to log: no user-info, and values of secret-looking query parameters replaced.
-    static func redacted(_ text: String) -> String {
+    public static func redacted(_ text: String) -> String {
         guard var components = URLComponents(string: encode(text)) else { return String(text.prefix(200)) }
         if components.user != nil || components.password != nil {
             components.user = nil
@@ -72,5 +72,5 @@ struct ConnectedContentURL: Sendable, Hashable {
         return String((components.string ?? "").prefix(2_000))
     }
 
-    var redacted: String { Self.redacted(text) }
+    public var redacted: String { Self.redacted(text) }
 }

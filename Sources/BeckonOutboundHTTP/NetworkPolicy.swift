@@ -1,4 +1,4 @@
-import BeckonStorage
+import BeckonCore
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -25,23 +25,23 @@ public final class NetworkPolicy: Sendable {
     }
 
     /// Throws a `.blocked` failure naming the rule when `url` may not be called.
-    func authorize(host: String, port: Int, workspaceAllowlist: HostAllowlist) async throws(ConnectedContentFailure) {
+    public func authorize(host: String, port: Int, workspaceAllowlist: HostAllowlist) async throws(OutboundFailure) {
         let allowlisted = serverAllowlist.allows(host: host, port: port) || workspaceAllowlist.allows(host: host, port: port)
         let memo = "\(allowlisted)|\(host):\(port)"
         let now = ContinuousClock.now
         if let until = recentlyAuthorized.withLock({ $0[memo] }), until > now { return }
         if !allowlisted, port != 80, port != 443 {
-            throw ConnectedContentFailure(
+            throw OutboundFailure(
                 "port \(port) of \(host) is not allowed: only 80 and 443 unless the host is allowlisted", kind: .blocked)
         }
         let addresses = try await Self.resolve(host)
         for address in addresses {
             if AddressClassifier.isMetadata(address) {
-                throw ConnectedContentFailure("\(host) resolves to \(address), a cloud metadata address, which is never called", kind: .blocked)
+                throw OutboundFailure("\(host) resolves to \(address), a cloud metadata address, which is never called", kind: .blocked)
             }
             guard let restriction = AddressClassifier.restriction(of: address) else { continue }
             guard allowlisted else {
-                throw ConnectedContentFailure(
+                throw OutboundFailure(
                     "\(host) resolves to \(address) (\(restriction)); internal addresses need the host on the allowlist", kind: .blocked)
             }
             approvedAddresses.withLock { _ = $0.insert(address) }
@@ -66,22 +66,22 @@ public final class NetworkPolicy: Sendable {
         }
         channel.close(promise: nil)
         return channel.eventLoop.makeFailedFuture(
-            ConnectedContentFailure("the connection reached \(address), an internal address that is not allowlisted", kind: .blocked))
+            OutboundFailure("the connection reached \(address), an internal address that is not allowlisted", kind: .blocked))
     }
 
     /// Every address `host` resolves to (an IP literal resolves to itself).
-    static func resolve(_ host: String) async throws(ConnectedContentFailure) -> [String] {
+    static func resolve(_ host: String) async throws(OutboundFailure) -> [String] {
         if IPAllowlist.addressBytes(host) != nil { return [host] }
-        let result: Result<[String], ConnectedContentFailure>
+        let result: Result<[String], OutboundFailure>
         do {
             result = try await NIOThreadPool.singleton.runIfActive { lookUp(host) }
         } catch {
-            result = .failure(ConnectedContentFailure("cannot resolve \(host): \(error)", kind: .network))
+            result = .failure(OutboundFailure("cannot resolve \(host): \(error)", kind: .network))
         }
         return try result.get()
     }
 
-    private static func lookUp(_ host: String) -> Result<[String], ConnectedContentFailure> {
+    private static func lookUp(_ host: String) -> Result<[String], OutboundFailure> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -89,7 +89,7 @@ public final class NetworkPolicy: Sendable {
         let status = getaddrinfo(host, nil, &hints, &list)
         guard status == 0, let first = list else {
             let message = String(cString: gai_strerror(status))
-            return .failure(ConnectedContentFailure("cannot resolve \(host): \(message)", kind: .network))
+            return .failure(OutboundFailure("cannot resolve \(host): \(message)", kind: .network))
         }
         defer { freeaddrinfo(first) }
         var addresses: [String] = []
@@ -111,7 +111,7 @@ public final class NetworkPolicy: Sendable {
             if !text.isEmpty, !addresses.contains(text) { addresses.append(text) }
             cursor = entry.pointee.ai_next
         }
-        guard !addresses.isEmpty else { return .failure(ConnectedContentFailure("\(host) has no address", kind: .network)) }
+        guard !addresses.isEmpty else { return .failure(OutboundFailure("\(host) has no address", kind: .network)) }
         return .success(addresses)
     }
 }

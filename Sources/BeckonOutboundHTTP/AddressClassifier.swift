@@ -1,4 +1,4 @@
-import BeckonStorage
+import BeckonCore
 
 /// Names the non-public ranges an IP address falls in, so Connected Content and webhooks never
 /// reach the internal network unless an operator allowlists the host.

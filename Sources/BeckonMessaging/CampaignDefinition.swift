@@ -1,6 +1,6 @@
+import BeckonChannels
 import BeckonCore
 import Foundation
-import Liquid
 
 /// What a campaign sends, to whom and when, as validated from its JSON. Stored as that JSON;
 /// every dispatch keeps the definition it was made with, so editing an active campaign changes
@@ -11,31 +11,25 @@ public struct CampaignDefinition: Sendable {
         public var segmentIDs: [String] = []
         public var filter: JSONValue?
 
-        /// The combined filter, or `nil` for every user of the workspace.
-        public var combinedFilter: SegmentFilter? {
+        /// The combined filter, or `nil` for every user of the workspace. A stored filter that no
+        /// longer parses throws: the send fails rather than reach users the filter would exclude.
+        public func combinedFilter() throws -> SegmentFilter? {
             var parts: [SegmentFilter] = segmentIDs.map { .segment($0) }
-            if let filter, let parsed = try? SegmentFilter.parse(filter) { parts.append(parsed) }
+            if let filter { parts.append(try SegmentFilter.parse(filter)) }
             if parts.isEmpty { return nil }
             return parts.count == 1 ? parts[0] : .all(parts)
         }
-    }
-
-    /// A webhook request; every string is a Liquid template.
-    public struct WebhookMessage: Sendable, Hashable {
-        public var url: String
-        public var method: String
-        public var headers: [String: String]
-        public var body: String
-        /// For advertising campaigns: the JSON body field (dotted path) holding the text that gets
-        /// the "(광고)" prefix and the opt-out footer.
-        public var adTextField: String?
     }
 
     /// One arm of the campaign: a share of the audience and its messages.
     public struct Variant: Sendable, Hashable {
         public var name: String
         public var percent: Int
-        public var webhook: WebhookMessage
+        /// Channel name → that channel's message as written (validated by the channel).
+        public var messages: [String: JSONValue]
+
+        /// The channels this variant sends on, sorted.
+        public var channels: [String] { messages.keys.sorted() }
     }
 
     /// When the campaign sends.
@@ -133,8 +127,6 @@ public struct CampaignDefinition: Sendable {
     /// The definition as JSON, as stored and answered.
     public var json: JSONValue
 
-    public static let channels = ["webhook"]
-    static let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 }
 
 /// A campaign request that cannot be used: every problem, each naming its field.
@@ -144,9 +136,10 @@ public struct CampaignDefinitionError: Error, Sendable, CustomStringConvertible 
 }
 
 extension CampaignDefinition {
-    /// Parses and validates a campaign body. All problems are
-    /// reported at once. Templates are parsed, so a syntax error names its field, line and column.
-    public static func parse(_ body: JSONValue) throws(CampaignDefinitionError) -> CampaignDefinition {
+    /// Parses and validates a campaign body. All problems are reported at once. Each message is
+    /// validated by its channel in `channels`; templates are parsed, so a syntax error names its
+    /// field, line and column.
+    public static func parse(_ body: JSONValue, channels: ChannelCatalog) throws(CampaignDefinitionError) -> CampaignDefinition {
         var problems: [String] = []
         guard let object = body.objectValue else { throw CampaignDefinitionError(problems: ["the body must be a JSON object"]) }
         let known: Set<String> = [
@@ -192,6 +185,14 @@ extension CampaignDefinition {
             }
         }
 
+        var flags: [String: Bool] = [:]
+        for flag in ["frequency_capped", "advertising"] {
+            guard let value = object[flag] else { continue }
+            if case .bool(let on) = value { flags[flag] = on } else { problems.append("\(flag): must be a boolean") }
+        }
+        let advertising = flags["advertising"] ?? false
+        let rules = MessageRules(isAdvertising: advertising)
+
         var controlPercent = 0
         if let value = object["control_percent"] {
             if case .int(let percent) = value, (0...99).contains(percent) { controlPercent = Int(percent) } else {
@@ -209,8 +210,8 @@ extension CampaignDefinition {
                         problems.append("\(path).percent: is required: a whole number from 1 to 100")
                         continue
                     }
-                    if let webhook = parseMessages(item["messages"], path: "\(path).messages", problems: &problems) {
-                        variants.append(Variant(name: variantName, percent: Int(percent), webhook: webhook))
+                    if let messages = parseMessages(item["messages"], path: "\(path).messages", channels: channels, rules: rules, problems: &problems) {
+                        variants.append(Variant(name: variantName, percent: Int(percent), messages: messages))
                     }
                 }
                 if variants.count == items.count, variants.map(\.percent).reduce(0, +) + controlPercent != 100 {
@@ -220,8 +221,8 @@ extension CampaignDefinition {
             } else {
                 problems.append("variants: must be an array of 1 to 8 variants")
             }
-        } else if let webhook = parseMessages(object["messages"], path: "messages", problems: &problems) {
-            variants = [Variant(name: "Variant 1", percent: 100 - controlPercent, webhook: webhook)]
+        } else if let messages = parseMessages(object["messages"], path: "messages", channels: channels, rules: rules, problems: &problems) {
+            variants = [Variant(name: "Variant 1", percent: 100 - controlPercent, messages: messages)]
         }
 
         var delivery = Delivery.apiTriggered
@@ -277,15 +278,6 @@ extension CampaignDefinition {
                 problems.append("rate_limit_per_minute: must be a whole number from 1 to 1000000, or null")
             }
         }
-        var flags: [String: Bool] = [:]
-        for flag in ["frequency_capped", "advertising"] {
-            guard let value = object[flag] else { continue }
-            if case .bool(let on) = value { flags[flag] = on } else { problems.append("\(flag): must be a boolean") }
-        }
-        let advertising = flags["advertising"] ?? false
-        if advertising, variants.contains(where: { $0.webhook.adTextField == nil }) {
-            problems.append("advertising: every webhook message needs \"ad_text_field\", the body field that gets the (광고) prefix and the opt-out footer")
-        }
         var conversions: [ConversionEvent] = []
         if let value = object["conversion_events"], !value.isNull {
             if let list = value.arrayValue, list.count <= 4 {
@@ -311,54 +303,23 @@ extension CampaignDefinition {
             conversionEvents: conversions, json: body)
     }
 
-    /// `{"webhook": {"url", "method", "headers", "body"}}` with every template parsed.
-    static func parseMessages(_ value: JSONValue?, path: String, problems: inout [String]) -> WebhookMessage? {
+    /// `{"CHANNEL": {…}, …}`: each message validated by its channel.
+    static func parseMessages(
+        _ value: JSONValue?, path: String, channels: ChannelCatalog, rules: MessageRules, problems: inout [String]
+    ) -> [String: JSONValue]? {
         guard let messages = value?.objectValue, !messages.isEmpty else {
             problems.append("\(path): is required: {\"webhook\": {\"url\", \"method\", \"headers\", \"body\"}}")
             return nil
         }
-        for channel in messages.keys.sorted() where !channels.contains(channel) {
-            problems.append("\(path).\(channel): channel not available yet (available: \(channels.joined(separator: ", ")))")
-        }
-        guard let webhook = messages["webhook"]?.objectValue else {
-            if messages["webhook"] != nil { problems.append("\(path).webhook: must be an object") }
-            return nil
-        }
         let before = problems.count
-        func template(_ text: String, _ field: String) {
-            do { _ = try Template.parse(text) } catch let error as LiquidSyntaxError {
-                problems.append("\(path).webhook.\(field): Liquid syntax error at line \(error.line), column \(error.column): \(error.message)")
-            } catch {
-                problems.append("\(path).webhook.\(field): \(error)")
+        for name in messages.keys.sorted() {
+            guard let channel = channels[name] else {
+                problems.append("\(path).\(name): channel not available yet (available: \(channels.names.joined(separator: ", ")))")
+                continue
             }
+            channel.validate(messages[name] ?? .null, path: "\(path).\(name)", rules: rules, problems: &problems)
         }
-        let url = webhook["url"]?.stringValue ?? ""
-        if url.isEmpty { problems.append("\(path).webhook.url: is required") } else { template(url, "url") }
-        let method = (webhook["method"]?.stringValue ?? "POST").uppercased()
-        if !methods.contains(method) { problems.append("\(path).webhook.method: must be one of \(methods.joined(separator: ", "))") }
-        var headers: [String: String] = [:]
-        if let value = webhook["headers"], !value.isNull {
-            if let members = value.objectValue {
-                for (name, headerValue) in members.sorted(by: { $0.key < $1.key }) {
-                    guard let text = headerValue.stringValue else {
-                        problems.append("\(path).webhook.headers.\(name): must be a string")
-                        continue
-                    }
-                    template(text, "headers.\(name)")
-                    headers[name] = text
-                }
-            } else {
-                problems.append("\(path).webhook.headers: must be an object of strings")
-            }
-        }
-        let body = webhook["body"]?.stringValue ?? ""
-        if webhook["body"] != nil, webhook["body"]?.stringValue == nil { problems.append("\(path).webhook.body: must be a string") }
-        template(body, "body")
-        var adTextField: String?
-        if let value = webhook["ad_text_field"], !value.isNull {
-            if let text = value.stringValue, !text.isEmpty { adTextField = text } else { problems.append("\(path).webhook.ad_text_field: must be a field name such as \"content\"") }
-        }
-        return problems.count == before ? WebhookMessage(url: url, method: method, headers: headers, body: body, adTextField: adTextField) : nil
+        return problems.count == before ? messages : nil
     }
 }
 
@@ -448,7 +409,7 @@ extension CampaignDefinition {
     }
 }
 
-/// An event or purchase as ingested, for triggers, cancellations and conversions.
+/// An event, purchase, session or profile change as ingested, for triggers, cancellations and conversions.
 public struct ObservedAction: Sendable {
     public enum Kind: Sendable, Hashable {
         case event(String)
@@ -458,16 +419,12 @@ public struct ObservedAction: Sendable {
         case profileUpdate
     }
 
-    public let identifier: UserIdentifier
     public let kind: Kind
     public let properties: [String: JSONValue]
-    public let timeMillis: Int64
 
-    public init(identifier: UserIdentifier, kind: Kind, properties: [String: JSONValue], timeMillis: Int64) {
-        self.identifier = identifier
+    public init(kind: Kind, properties: [String: JSONValue]) {
         self.kind = kind
         self.properties = properties
-        self.timeMillis = timeMillis
     }
 }
 

@@ -3,8 +3,11 @@ import BeckonStorage
 import Logging
 import ServiceLifecycle
 
-/// Deletes message activity log entries older than the retention period, at start and hourly.
-struct ActivityLogRetentionService: Service {
+/// Deletes message activity log entries older than the retention period and idempotency keys
+/// older than 24 hours, at start and hourly. Deleting what is already gone is harmless, so
+/// every node may run it.
+struct RetentionService: Service {
+    let database: any SQLDatabase
     let activityLog: ActivityLogStore
     let retentionDays: Int
     let clock: any BeckonClock
@@ -18,8 +21,10 @@ struct ActivityLogRetentionService: Service {
                     do {
                         let removed = try await activityLog.prune(before: cutoff)
                         if removed > 0 { logger.info("pruned the activity log", metadata: ["entries": "\(removed)"]) }
+                        let keys = try await IdempotencyKeys.purge(database, now: BrazeTime.epochMilliseconds(clock.now()))
+                        if keys > 0 { logger.info("forgot expired idempotency keys", metadata: ["keys": "\(keys)"]) }
                     } catch {
-                        logger.error("pruning the activity log failed", metadata: ["error": "\(error)"])
+                        logger.error("pruning the activity log or idempotency keys failed", metadata: ["error": "\(error)"])
                     }
                     try await Task.sleep(for: .seconds(3_600))
                 }

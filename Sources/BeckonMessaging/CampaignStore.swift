@@ -1,3 +1,4 @@
+import BeckonChannels
 import BeckonCore
 import BeckonStorage
 import Foundation
@@ -39,16 +40,18 @@ public struct CampaignError: Error, Sendable, CustomStringConvertible {
 public final class CampaignStore: Sendable {
     let database: any SQLDatabase
     let clock: any BeckonClock
+    let channels: ChannelCatalog
 
-    public init(database: any SQLDatabase, clock: any BeckonClock) {
+    public init(database: any SQLDatabase, clock: any BeckonClock, channels: ChannelCatalog) {
         self.database = database
         self.clock = clock
+        self.channels = channels
     }
 
     static let columns = "id, workspace_id, name, tags, definition, state, delivery_type, next_run_at, created_at, updated_at, first_sent_at, last_sent_at"
 
     public func create(workspaceID: Int64, body: JSONValue) async throws -> Campaign {
-        let definition = try Self.definition(body)
+        let definition = try definition(body)
         let id = "cmp_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         let now = BrazeTime.epochMilliseconds(clock.now())
         let tags = JSONValue.array(definition.tags.map(JSONValue.string)).serialized()
@@ -64,7 +67,7 @@ public final class CampaignStore: Sendable {
     /// Replaces the definition. A launched campaign keeps running: dispatches already made keep the
     /// definition they were made with; a scheduled one is rescheduled to its new time.
     public func update(workspaceID: Int64, id: String, body: JSONValue) async throws -> Campaign {
-        let definition = try Self.definition(body)
+        let definition = try definition(body)
         let existing = try await campaign(workspaceID: workspaceID, id: id)
         guard existing.state != .archived else { throw CampaignError(.conflict, ["campaign \(id) is archived; it cannot be edited"]) }
         let now = BrazeTime.epochMilliseconds(clock.now())
@@ -109,7 +112,7 @@ public final class CampaignStore: Sendable {
         let existing = try await campaign(workspaceID: workspaceID, id: id)
         guard existing.state != .active else { throw CampaignError(.conflict, ["campaign \(id) is active; pause or archive it first"]) }
         try await database.write { connection in
-            try connection.execute("DELETE FROM messages WHERE campaign_id = ? AND state = 'queued'", [.text(id)])
+            try connection.execute("DELETE FROM messages WHERE campaign_id = ? AND state = ?", [.text(id), MessageState.queued.sql])
             try connection.execute("DELETE FROM campaigns WHERE id = ?", [.text(id)])
         }
     }
@@ -120,7 +123,7 @@ public final class CampaignStore: Sendable {
         guard existing.state == .draft || existing.state == .paused else {
             throw CampaignError(.conflict, ["campaign \(id) is \(existing.state.rawValue); only drafts and paused campaigns can be launched"])
         }
-        let definition = try Self.definition(existing.definition)
+        let definition = try definition(existing.definition)
         let now = BrazeTime.epochMilliseconds(clock.now())
         var problems: [String] = []
         let segmentIDs = definition.audience.segmentIDs
@@ -162,7 +165,8 @@ public final class CampaignStore: Sendable {
         let now = BrazeTime.epochMilliseconds(clock.now())
         try await database.write { connection in
             try connection.execute(
-                "UPDATE messages SET state = 'cancelled', updated_at = ? WHERE campaign_id = ? AND state = 'queued'", [.integer(now), .text(id)])
+                "UPDATE messages SET state = ?, updated_at = ? WHERE campaign_id = ? AND state = ?",
+                [MessageState.cancelled.sql, .integer(now), .text(id), MessageState.queued.sql])
             try connection.execute(
                 "UPDATE campaigns SET state = 'archived', next_run_at = NULL, updated_at = ? WHERE id = ?", [.integer(now), .text(id)])
         }
@@ -176,9 +180,9 @@ public final class CampaignStore: Sendable {
         }
     }
 
-    static func definition(_ body: JSONValue) throws -> CampaignDefinition {
+    func definition(_ body: JSONValue) throws -> CampaignDefinition {
         do {
-            return try CampaignDefinition.parse(body)
+            return try CampaignDefinition.parse(body, channels: channels)
         } catch {
             throw CampaignError(.invalid, error.problems)
         }
@@ -201,12 +205,19 @@ public final class CampaignStore: Sendable {
         return wallClock
     }
 
-    static func campaign(_ row: SQLRow) -> Campaign {
-        let tags = (try? JSONValue.parse(Array((row[3].string ?? "[]").utf8)))?.arrayValue?.compactMap(\.stringValue) ?? []
+    /// A `campaigns` row; one that does not decode is an error naming it.
+    static func campaign(_ row: SQLRow) throws -> Campaign {
+        let id = row[0].string ?? ""
+        let tags = try row[3].storedJSON(table: "campaigns", row: id, column: "tags")?.arrayValue?.compactMap(\.stringValue) ?? []
+        guard let definition = try row[4].storedJSON(table: "campaigns", row: id, column: "definition") else {
+            throw StoredDataError(table: "campaigns", row: id, column: "definition", problem: "missing")
+        }
+        guard let state = Campaign.State(rawValue: row[5].string ?? "") else {
+            throw StoredDataError(table: "campaigns", row: id, column: "state", problem: "unknown state '\(row[5].string ?? "")'")
+        }
         return Campaign(
-            id: row[0].string ?? "", workspaceID: row[1].int ?? 0, name: row[2].string ?? "", tags: tags,
-            definition: (try? JSONValue.parse(Array((row[4].string ?? "{}").utf8))) ?? .object([:]),
-            state: Campaign.State(rawValue: row[5].string ?? "") ?? .draft, deliveryType: row[6].string ?? "", nextRunAt: row[7].int,
-            createdAt: row[8].int ?? 0, updatedAt: row[9].int ?? 0, firstSentAt: row[10].int, lastSentAt: row[11].int)
+            id: id, workspaceID: row[1].int ?? 0, name: row[2].string ?? "", tags: tags, definition: definition, state: state,
+            deliveryType: row[6].string ?? "", nextRunAt: row[7].int, createdAt: row[8].int ?? 0, updatedAt: row[9].int ?? 0,
+            firstSentAt: row[10].int, lastSentAt: row[11].int)
     }
 }

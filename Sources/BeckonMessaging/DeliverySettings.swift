@@ -56,8 +56,8 @@ public struct DeliverySettings: Sendable, Hashable, Codable {
         return parts[0] * 60 + parts[1]
     }
 
-    /// Reads a settings body; every bad field is reported at once.
-    public static func parse(_ body: JSONValue) throws(CampaignDefinitionError) -> DeliverySettings {
+    /// Reads a settings body; every bad field is reported at once. Caps may name `any` or one of `channels`.
+    public static func parse(_ body: JSONValue, channels: [String]) throws(CampaignDefinitionError) -> DeliverySettings {
         var problems: [String] = []
         var settings = DeliverySettings()
         guard let object = body.objectValue else { throw CampaignDefinitionError(problems: ["the body must be a JSON object"]) }
@@ -74,7 +74,9 @@ public struct DeliverySettings: Sendable, Hashable, Codable {
                 for (index, item) in list.enumerated() {
                     let path = "frequency_caps[\(index)]"
                     let channel = item["channel"]?.stringValue ?? "any"
-                    if channel != "any", !CampaignDefinition.channels.contains(channel) { problems.append("\(path).channel: must be 'any' or a channel") }
+                    if channel != "any", !channels.contains(channel) {
+                        problems.append("\(path).channel: must be 'any' or one of \(channels.joined(separator: ", "))")
+                    }
                     guard case .int(let max)? = item["max"], (1...1_000).contains(max) else {
                         problems.append("\(path).max: is required: 1 to 1000 messages")
                         continue
@@ -126,7 +128,14 @@ public final class DeliverySettingsStore: Sendable {
         let text = try await database.read { connection in
             try connection.first("SELECT settings FROM delivery_settings WHERE workspace_id = ?", [.integer(workspaceID)])?[0].string
         }
-        let settings = text.flatMap { try? JSONDecoder().decode(DeliverySettings.self, from: Data($0.utf8)) } ?? DeliverySettings()
+        var settings = DeliverySettings()
+        if let text {
+            do {
+                settings = try JSONDecoder().decode(DeliverySettings.self, from: Data(text.utf8))
+            } catch {
+                throw StoredDataError(table: "delivery_settings", row: "\(workspaceID)", column: "settings", problem: "\(error)")
+            }
+        }
         cache.withLock { $0[workspaceID] = (settings, now) }
         return settings
     }

@@ -1,6 +1,6 @@
-/// Why a Connected Content call produced no usable response. The template sees an empty
-/// variable (as in Braze); the activity log gets the reason, which never holds a secret.
-public struct ConnectedContentFailure: Error, Sendable, CustomStringConvertible {
+/// Why an outbound call (Connected Content, a webhook, later exports) produced no usable
+/// response. The reason goes to the activity log and never holds a secret.
+public struct OutboundFailure: Error, Sendable, CustomStringConvertible {
     /// What went wrong, for the activity log and retry decisions.
     public enum Kind: String, Sendable {
         case invalidRequest = "invalid_request"
@@ -21,8 +21,8 @@ public struct ConnectedContentFailure: Error, Sendable, CustomStringConvertible 
         self.status = status
     }
 
-    /// Timeouts, dropped connections and 5xx are worth another attempt under `:retry`.
-    var isRetryable: Bool {
+    /// Timeouts, dropped connections and 5xx are worth another attempt.
+    public var isRetryable: Bool {
         switch kind {
         case .timeout, .network: return true
         case .httpStatus: return (status ?? 0) >= 500
