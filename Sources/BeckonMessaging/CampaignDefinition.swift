@@ -138,8 +138,9 @@ public struct CampaignDefinitionError: Error, Sendable, CustomStringConvertible 
 extension CampaignDefinition {
     /// Parses and validates a campaign body. All problems are reported at once. Each message is
     /// validated by its channel in `channels`; templates are parsed, so a syntax error names its
-    /// field, line and column.
-    public static func parse(_ body: JSONValue, channels: ChannelCatalog) throws(CampaignDefinitionError) -> CampaignDefinition {
+    /// field, line and column. With `channels` `nil` (a stored definition being sent), messages
+    /// are taken as stored: each is prepared, and fails on its own, when it is sent.
+    public static func parse(_ body: JSONValue, channels: ChannelCatalog?) throws(CampaignDefinitionError) -> CampaignDefinition {
         var problems: [String] = []
         guard let object = body.objectValue else { throw CampaignDefinitionError(problems: ["the body must be a JSON object"]) }
         let known: Set<String> = [
@@ -305,13 +306,14 @@ extension CampaignDefinition {
 
     /// `{"CHANNEL": {…}, …}`: each message validated by its channel.
     static func parseMessages(
-        _ value: JSONValue?, path: String, channels: ChannelCatalog, rules: MessageRules, problems: inout [String]
+        _ value: JSONValue?, path: String, channels: ChannelCatalog?, rules: MessageRules, problems: inout [String]
     ) -> [String: JSONValue]? {
         guard let messages = value?.objectValue, !messages.isEmpty else {
             problems.append("\(path): is required: {\"webhook\": {\"url\", \"method\", \"headers\", \"body\"}}")
             return nil
         }
         let before = problems.count
+        guard let channels else { return messages }
         for name in messages.keys.sorted() {
             guard let channel = channels[name] else {
                 problems.append("\(path).\(name): channel not available yet (available: \(channels.names.joined(separator: ", ")))")

@@ -1,4 +1,3 @@
-import BeckonChannels
 import BeckonCore
 import BeckonSegments
 import BeckonStorage
@@ -16,7 +15,6 @@ public final class CampaignTriggers: Sendable {
     let database: any SQLDatabase
     let users: UserStore
     let segments: SegmentService
-    let channels: ChannelCatalog
     let clock: any BeckonClock
     let logger: Logger
 
@@ -30,11 +28,10 @@ public final class CampaignTriggers: Sendable {
     /// Active campaigns that react to actions, per workspace, with when they were read.
     private let cache = Mutex<[Int64: (campaigns: [ReactingCampaign], readAt: ContinuousClock.Instant)]>([:])
 
-    public init(database: any SQLDatabase, users: UserStore, segments: SegmentService, channels: ChannelCatalog, clock: any BeckonClock, logger: Logger) {
+    public init(database: any SQLDatabase, users: UserStore, segments: SegmentService, clock: any BeckonClock, logger: Logger) {
         self.database = database
         self.users = users
         self.segments = segments
-        self.channels = channels
         self.clock = clock
         self.logger = logger
     }
@@ -294,7 +291,7 @@ public final class CampaignTriggers: Sendable {
             let json: JSONValue
             do {
                 json = try row[1].storedJSON(table: "campaigns", row: id, column: "definition") ?? .null
-                definition = try CampaignDefinition.parse(json, channels: channels)
+                definition = try CampaignDefinition.parse(json, channels: nil)
             } catch {
                 // A definition that no longer validates cannot send; it must not stop the others.
                 logger.error("active campaign cannot be read; its triggers are not evaluated", metadata: ["campaign": "\(id)", "error": "\(error)"])

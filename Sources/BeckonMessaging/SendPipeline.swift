@@ -66,7 +66,7 @@ public final class SendPipeline: Service, Sendable {
         configuration: SendPipelineConfiguration = SendPipelineConfiguration(), logger: Logger
     ) {
         queue = SendQueue(database: database, clock: clock, node: configuration.node)
-        triggers = CampaignTriggers(database: database, users: users, segments: segments, channels: channels, clock: clock, logger: logger)
+        triggers = CampaignTriggers(database: database, users: users, segments: segments, clock: clock, logger: logger)
         self.users = users
         self.segments = segments
         self.connectedContent = connectedContent
@@ -132,7 +132,7 @@ public final class SendPipeline: Service, Sendable {
             let requeued = try await queue.requeueExpiredLeases()
             if requeued > 0 { logger.warning("re-queued messages whose lease expired", metadata: ["messages": "\(requeued)"]) }
         }
-        let started = try await queue.startDueCampaigns(channels: channels)
+        let started = try await queue.startDueCampaigns()
         let expanded = try await expandDispatches()
         let sent = try await deliverBatch()
         return facts + started + expanded + sent > 0
@@ -155,7 +155,8 @@ public final class SendPipeline: Service, Sendable {
         let definition: CampaignDefinition
         let filter: SegmentFilter?
         do {
-            definition = try CampaignDefinition.parse(dispatch.definition, channels: channels)
+            // Messages are prepared (and fail one by one) at send time.
+            definition = try CampaignDefinition.parse(dispatch.definition, channels: nil)
             filter = try definition.audience.combinedFilter()
         } catch {
             try await recordActivity(
@@ -348,7 +349,7 @@ public final class SendPipeline: Service, Sendable {
                 let json = try row[1].storedJSON(table: "dispatches", row: id, column: "definition") ?? .null
                 let definition: CampaignDefinition
                 do {
-                    definition = try CampaignDefinition.parse(json, channels: channels)
+                    definition = try CampaignDefinition.parse(json, channels: nil)
                 } catch {
                     throw StoredDataError(table: "dispatches", row: id, column: "definition", problem: error.description)
                 }

@@ -1,4 +1,3 @@
-import BeckonChannels
 import BeckonCore
 import BeckonStorage
 import Foundation
@@ -130,7 +129,7 @@ public final class SendQueue: Sendable {
     /// Makes the dispatch of every active scheduled campaign whose time has come. One node does
     /// it at a time (advisory lock); the dispatch id comes from campaign and run time, and the
     /// next run moves only from the run just made, so even two schedulers would make one dispatch.
-    public func startDueCampaigns(channels: ChannelCatalog) async throws -> Int {
+    public func startDueCampaigns() async throws -> Int {
         let now = self.now
         return try await database.write { connection in
             guard try SingletonJob.scheduler.tryLock(connection) else { return 0 }
@@ -146,7 +145,7 @@ public final class SendQueue: Sendable {
                         id: DispatchID.derived("scheduled", campaignID, String(runAt)), workspaceID: row[1].int ?? 0, campaignID: campaignID,
                         kind: .scheduled, definition: definition, triggerProperties: .object([:]), recipients: nil, scheduledAt: runAt),
                     connection: connection, now: now)
-                let next = try Self.nextRecurrence(after: runAt, definition: definition, campaignID: campaignID, channels: channels)
+                let next = try Self.nextRecurrence(after: runAt, definition: definition, campaignID: campaignID)
                 try connection.execute(
                     "UPDATE campaigns SET next_run_at = ? WHERE id = ? AND next_run_at = ?", [.integer(next), .text(campaignID), .integer(runAt)])
             }
@@ -163,10 +162,10 @@ public final class SendQueue: Sendable {
     }
 
     /// The run after `runAt` for a recurring campaign (skipping runs already past), or `nil`.
-    static func nextRecurrence(after runAt: Int64, definition json: JSONValue, campaignID: String, channels: ChannelCatalog) throws -> Int64? {
+    static func nextRecurrence(after runAt: Int64, definition json: JSONValue, campaignID: String) throws -> Int64? {
         let parsed: CampaignDefinition
         do {
-            parsed = try CampaignDefinition.parse(json, channels: channels)
+            parsed = try CampaignDefinition.parse(json, channels: nil)
         } catch {
             throw StoredDataError(table: "campaigns", row: campaignID, column: "definition", problem: error.description)
         }

@@ -47,6 +47,8 @@ public enum TestDatabases {
 public struct TestDatabase: Sendable {
     public let kind: TestDatabaseKind
     public let database: any SQLDatabase
+    /// The PostgreSQL URL of this database, for tests that start `beckon serve` processes on it.
+    public var url: String?
     fileprivate let dispose: @Sendable () async throws -> Void
 
     /// Closes the database and drops what was created for it.
@@ -105,7 +107,9 @@ public actor PostgresTestServer {
         var url = try PostgresURL(urlText)
         url.database = name
         let storage = PostgresStorage(url: url, maximumConnections: 4)
-        return TestDatabase(kind: .postgres, database: storage) {
+        let base = urlText.split(separator: "?", maxSplits: 1)[0]
+        let ownURL = base[..<(base.lastIndex(of: "/") ?? base.endIndex)] + "/" + name
+        return TestDatabase(kind: .postgres, database: storage, url: String(ownURL)) {
             try await storage.close()
             // DROP DATABASE waits for a checkpoint (about a second); tests do not wait for it.
             // Drops still pending when the test process exits are done by the next run's sweep

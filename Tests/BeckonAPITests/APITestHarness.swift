@@ -7,6 +7,7 @@ import BeckonServer
 import BeckonStorage
 import BeckonTestSupport
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -27,6 +28,8 @@ struct APIHarness {
     let connectedContent: ConnectedContentComponents
     let campaigns: CampaignComponents
     let clock: FixedClock
+    /// The database under the API, for tests that inspect or damage stored rows.
+    let database: any SQLDatabase
     /// The same API, for serving it on a real port (`LocalHTTPServer`).
     let api: BeckonAPI
 
@@ -62,7 +65,7 @@ struct APIHarness {
                 try await app.test(.router) { client in
                     try await body(APIHarness(
                         client: client, adminKey: key, workspace: workspace, workspaces: workspaces, users: users, segments: segments,
-                        connectedContent: connectedContent, campaigns: campaigns, clock: clock, api: api))
+                        connectedContent: connectedContent, campaigns: campaigns, clock: clock, database: database, api: api))
                 }
             } catch {
                 try await connectedContent.service.shutdown()
@@ -77,12 +80,16 @@ struct APIHarness {
         let status: HTTPResponse.Status
         let json: JSONValue
         let text: String
+        let headers: HTTPFields
     }
 
-    /// POSTs `body` as JSON with `key` (the admin key when `nil`; no header when `""`).
-    func post(_ path: String, _ body: String, key: String? = nil, contentType: String = "application/json") async throws -> Reply {
+    /// POSTs `body` as JSON with `key` (the admin key when `nil`; no header when `""`) and `extraHeaders`.
+    func post(
+        _ path: String, _ body: String, key: String? = nil, contentType: String = "application/json", extraHeaders: [String: String] = [:]
+    ) async throws -> Reply {
         var headers = HTTPFields()
         headers[.contentType] = contentType
+        for (name, value) in extraHeaders { headers[HTTPField.Name(name)!] = value }
         let usedKey = key ?? adminKey
         if !usedKey.isEmpty { headers[.authorization] = "Bearer \(usedKey)" }
         return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
@@ -116,7 +123,7 @@ struct APIHarness {
 
     private static func reply(_ response: TestResponse) -> Reply {
         let text = String(buffer: response.body)
-        return Reply(status: response.status, json: (try? JSONValue.parse(Array(text.utf8))) ?? .null, text: text)
+        return Reply(status: response.status, json: (try? JSONValue.parse(Array(text.utf8))) ?? .null, text: text, headers: response.headers)
     }
 
     /// The exported profile of `externalID`, or `nil`.

@@ -50,16 +50,6 @@ struct AuthenticationTests {
         }
     }
 
-    @Test("a key's IP allowlist refuses other addresses", arguments: TestDatabases.all())
-    func ipAllowlist(kind: TestDatabaseKind) async throws {
-        try await APIHarness.run(kind) { api in
-            let (_, key) = try await api.workspaces.createAPIKey(
-                workspaceID: api.workspace.id, name: "office", permissions: ["users.track"], ipAllowlist: ["203.0.113.0/24"])
-            let reply = try await api.post("/users/track", #"{"attributes": [{"external_id": "u1"}]}"#, key: key)
-            #expect(reply.status == .unauthorized)
-        }
-    }
-
     @Test("keys of one workspace never see another workspace's users", arguments: TestDatabases.all())
     func workspaceIsolation(kind: TestDatabaseKind) async throws {
         try await APIHarness.run(kind) { api in

@@ -145,8 +145,9 @@ struct CampaignTests {
         }
     }
 
-    @Test func scheduledWithVariantsControlAndRateLimit() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func scheduledWithVariantsControlAndRateLimit(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 try await Self.track(api, users: (0..<40).map { ("user\($0)", "N\($0)") })
@@ -181,8 +182,9 @@ struct CampaignTests {
         }
     }
 
-    @Test func retriesFailuresAbortsAndRenderErrors() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func retriesFailuresAbortsAndRenderErrors(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 try await Self.track(api, users: [("u1", "Ana"), ("u2", "Bo"), ("u3", "Cy"), ("u4", "Di")])
@@ -224,8 +226,9 @@ struct CampaignTests {
         }
     }
 
-    @Test func validationReportsEveryProblem() async throws {
-        try await APIHarness.run(.sqlite) { api in
+    @Test(arguments: TestDatabases.all())
+    func validationReportsEveryProblem(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind) { api in
             let bad = try await api.post("/beckon/v1/campaigns", #"""
                 {"name": "", "messages": {"webhook": {"url": "http://x/{{ user.", "method": "FETCH"}, "email": {}},
                  "delivery": {"type": "scheduled"}, "control_percent": 120, "colour": "red"}
@@ -314,8 +317,9 @@ struct CampaignTests {
 
     /// Case (d): the frequency cap holds (an exempt campaign still sends), and advertising gets the
     /// (광고) prefix and opt-out footer and waits for 08:00 unless the user consented to night ads.
-    @Test func frequencyCapAndNightAdvertising() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func frequencyCapAndNightAdvertising(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 let reply = try await api.post("/users/track", #"""
@@ -369,8 +373,9 @@ struct CampaignTests {
 
     /// Cases (a) and (b) as campaigns: the social-proof webhook reads Beckon's own segment size
     /// (aborting below the threshold, logged), and the best-seller webhook reads the shop's API.
-    @Test func socialProofAndBestSellerCampaigns() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func socialProofAndBestSellerCampaigns(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 try await LocalHTTPServer.run(api.api.makeRouter()) { beckonPort in
@@ -430,8 +435,9 @@ struct CampaignTests {
         }
     }
 
-    @Test func messagesSendAndTriggerSchedules() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func messagesSendAndTriggerSchedules(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 try await Self.track(api, users: [("m1", "Mo"), ("m2", "Ny")])
@@ -482,8 +488,9 @@ struct CampaignTests {
         }
     }
 
-    @Test func quietHoursDelayOrSkip() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func quietHoursDelayOrSkip(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 _ = try await api.post("/users/track", #"{"attributes": [{"external_id": "seoul", "time_zone": "Asia/Seoul"}, {"external_id": "paris", "time_zone": "Europe/Paris"}]}"#)
@@ -510,8 +517,9 @@ struct CampaignTests {
         }
     }
 
-    @Test func concurrencyPerCampaignIsBounded() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func concurrencyPerCampaignIsBounded(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 try await Self.track(api, users: (0..<150).map { ("c\($0)", "C") })
@@ -531,8 +539,9 @@ struct CampaignTests {
         }
     }
 
-    @Test func recurringDailyAndSessionStartTrigger() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func recurringDailyAndSessionStartTrigger(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 try await Self.track(api, users: [("r1", "R"), ("r2", "S")])
@@ -571,8 +580,9 @@ struct CampaignTests {
         }
     }
 
-    @Test func enteredSegmentTrigger() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func enteredSegmentTrigger(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 let segment = try await api.post("/beckon/v1/segments", #"{"name": "VIP", "filter": {"attribute": "custom.tier", "op": "eq", "value": "vip"}}"#)
@@ -604,8 +614,9 @@ struct CampaignTests {
         }
     }
 
-    @Test func globalControlGroupSkipsScheduledButNotAPICampaigns() async throws {
-        try await APIHarness.run(.sqlite, connectedContent: try Self.connectedContent()) { api in
+    @Test(arguments: TestDatabases.all())
+    func globalControlGroupSkipsScheduledButNotAPICampaigns(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try Self.connectedContent()) { api in
             let inbox = WebhookInbox()
             try await LocalHTTPServer.run(inbox.router()) { port in
                 let ids = (0..<60).map { "g\($0)" }

@@ -19,10 +19,10 @@ struct ServerProcessTests {
         let port: Int
         let output = Pipe()
 
-        init(dataDirectory: URL, adminKey: String?, extraEnvironment: [String: String] = [:]) throws {
+        init(dataDirectory: URL, adminKey: String?, extraEnvironment: [String: String] = [:], arguments: [String] = []) throws {
             port = Int.random(in: 20_000...60_000)
             process.executableURL = ServerProcessTests.binary
-            process.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", String(port)]
+            process.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", String(port)] + arguments
             var environment = ProcessInfo.processInfo.environment
             environment["BECKON_ADMIN_KEY"] = adminKey
             environment["DATABASE_URL"] = nil
@@ -61,6 +61,7 @@ struct ServerProcessTests {
         }
 
         func terminate() {
+            guard process.isRunning else { return }
             process.terminate()
             process.waitUntilExit()
         }
