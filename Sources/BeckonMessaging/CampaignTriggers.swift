@@ -240,22 +240,26 @@ public final class CampaignTriggers: Sendable {
         }
     }
 
-    /// Records conversion `label` (A–D) for a user who got the campaign within `windowMilliseconds`
-    /// before `time`, once per user per campaign per label.
+    /// Records conversion `label` (A–D) for a user sent the campaign within `windowMilliseconds`
+    /// before `time`, once per user per campaign per label (a primary key decides).
     static func recordConversion(
         _ connection: any SQLConnection, workspaceID: Int64, campaignID: String, userID: Int64, label: String, time: Int64,
         windowMilliseconds: Int64
     ) throws {
         guard let sent = try connection.first(
             """
-            SELECT message_id, dispatch_id, variant, channel FROM engagement_events WHERE workspace_id = ? AND campaign_id = ? AND user_id = ?
-            AND type = 'send' AND time <= ? AND time >= ? ORDER BY time DESC LIMIT 1
-            """, [.integer(workspaceID), .text(campaignID), .integer(userID), .integer(time), .integer(time - windowMilliseconds)])
+            SELECT id, dispatch_id, variant, channel FROM messages WHERE user_id = ? AND campaign_id = ? AND state IN (?, ?)
+            AND updated_at <= ? AND updated_at >= ? ORDER BY updated_at DESC LIMIT 1
+            """,
+            [.integer(userID), .text(campaignID), MessageState.delivered.sql, MessageState.failed.sql, .integer(time),
+             .integer(time - windowMilliseconds)])
         else { return }
-        let already = try connection.first(
-            "SELECT 1 FROM engagement_events WHERE campaign_id = ? AND user_id = ? AND type = 'conversion' AND details = ?",
-            [.text(campaignID), .integer(userID), .text(label)])
-        guard already == nil else { return }
+        let recorded = try connection.query(
+            """
+            INSERT INTO campaign_conversions (campaign_id, user_id, label, time) VALUES (?, ?, ?, ?)
+            ON CONFLICT (campaign_id, user_id, label) DO NOTHING RETURNING user_id
+            """, [.text(campaignID), .integer(userID), .text(label), .integer(time)])
+        guard !recorded.isEmpty else { return }
         try SendQueue.insertEvents(connection, [SendQueue.eventRow(
             workspaceID: workspaceID, time: time, type: "conversion", campaignID: campaignID, dispatchID: sent[1].string ?? "",
             messageID: sent[0].string ?? "", variant: sent[2].string ?? "", userID: userID, externalID: nil, channel: sent[3].string ?? "",

@@ -45,8 +45,8 @@ extension SendQueue {
             }
             for row in try connection.query(
                 """
-                SELECT (c.time + ?) / 86400000, (s.time + ?) / 86400000, c.details, COUNT(*) FROM engagement_events c
-                JOIN engagement_events s ON s.message_id = c.message_id AND s.type = 'send'
+                SELECT (c.time + ?) / 86400000, (s.updated_at + ?) / 86400000, c.details, COUNT(*) FROM engagement_events c
+                JOIN messages s ON s.id = c.message_id
                 WHERE c.campaign_id = ? AND c.time >= ? AND c.time <= ? AND c.type = 'conversion' GROUP BY 1, 2, 3
                 """, [offset, offset] + range)
             {

@@ -61,6 +61,14 @@ public enum DispatchID {
 enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
+    /// 16 hex digits, zero-padded: sorts like the number.
+    static func fixedWidth(_ value: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            for index in 0..<16 { buffer[index] = digits[Int((value >> UInt64(60 - index * 4)) & 0xF)] }
+            return 16
+        }
+    }
+
     static func digest(_ text: String, digits count: Int) -> String {
         let digest = SHA256.hash(data: Data(text.utf8))
         return String(unsafeUninitializedCapacity: count) { buffer in

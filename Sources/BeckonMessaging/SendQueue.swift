@@ -279,28 +279,38 @@ public final class SendQueue: Sendable {
 
     // MARK: Claims and leases
 
-    /// Takes up to `limit` due messages of active (or campaign-less) dispatches: marks them
-    /// `sending` under this node's lease. On PostgreSQL rows another node is claiming are skipped.
+    /// Whether claims are written: on PostgreSQL several nodes share the queue, so a claim marks
+    /// its messages `sending` under this node's lease. SQLite is one node by construction (the
+    /// serving process locks its data folder) and a node holds one claim batch at a time, so a
+    /// claim is held in memory: each message is written once when expanded and once when settled.
+    var claimsAreLeased: Bool { database.dialect.kind == .postgres }
+
+    /// Takes up to `limit` due messages of active (or campaign-less) dispatches. On PostgreSQL they
+    /// are marked `sending` under this node's lease, and rows another node is claiming are skipped.
     public func claim(limit: Int) async throws -> [QueuedMessage] {
         let now = self.now
         let node = self.node
+        let leased = claimsAreLeased
         let lock = database.dialect.skipLocked("m")
-        return try await database.write { connection in
-            let rows = try connection.query(
-                """
-                SELECT m.id, m.workspace_id, m.dispatch_id, m.campaign_id, m.user_id, m.channel, m.variant, m.attempts, m.trigger_properties
-                FROM messages m WHERE m.state = ? AND m.not_before <= ?
-                AND (m.campaign_id IS NULL OR m.campaign_id IN (SELECT id FROM campaigns WHERE state = 'active'))
-                ORDER BY m.not_before LIMIT ?\(lock)
-                """, [MessageState.queued.sql, .integer(now), .integer(Int64(limit))])
-            for chunk in stride(from: 0, to: rows.count, by: 500) {
-                let ids = rows[chunk..<min(chunk + 500, rows.count)].map { $0[0] }
-                try connection.execute(
-                    """
-                    UPDATE messages SET state = ?, attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
-                    WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ", ")))
-                    """,
-                    [MessageState.sending.sql, .text(node.nodeID), .integer(now + node.leaseMilliseconds), .integer(now)] + ids)
+        let select = """
+            SELECT m.id, m.workspace_id, m.dispatch_id, m.campaign_id, m.user_id, m.channel, m.variant, m.attempts, m.trigger_properties
+            FROM messages m WHERE m.state = ? AND m.not_before <= ?
+            AND (m.campaign_id IS NULL OR m.campaign_id IN (SELECT id FROM campaigns WHERE state = 'active'))
+            ORDER BY m.not_before LIMIT ?\(lock)
+            """
+        let arguments: [SQLValue] = [MessageState.queued.sql, .integer(now), .integer(Int64(limit))]
+        let work: @Sendable (any SQLConnection) throws -> [QueuedMessage] = { connection in
+            let rows = try connection.query(select, arguments)
+            if leased {
+                for chunk in stride(from: 0, to: rows.count, by: 500) {
+                    let ids = rows[chunk..<min(chunk + 500, rows.count)].map { $0[0] }
+                    try connection.execute(
+                        """
+                        UPDATE messages SET state = ?, lease_owner = ?, lease_expires_at = ?
+                        WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ", ")))
+                        """,
+                        [MessageState.sending.sql, .text(node.nodeID), .integer(now + node.leaseMilliseconds)] + ids)
+                }
             }
             return try rows.map { row in
                 let id = row[0].string ?? ""
@@ -310,10 +320,12 @@ public final class SendQueue: Sendable {
                     triggerProperties: try row[8].storedJSON(table: "messages", row: id, column: "trigger_properties"))
             }
         }
+        return leased ? try await database.write(work) : try await database.read(work)
     }
 
     /// Extends the leases of every message this node is sending.
     public func renewLeases() async throws {
+        guard claimsAreLeased else { return }
         let now = self.now
         let node = self.node
         try await database.write { connection in
@@ -358,68 +370,89 @@ public final class SendQueue: Sendable {
         guard !results.isEmpty else { return [] }
         let now = self.now
         let node = self.node
-        let settled = try await database.write { connection -> [Settlement] in
-            var events: [[SQLValue]] = []
-            var settled: [Settlement] = []
-            var leaveCampaign: [(String, Int64, String)] = []
-            for result in results {
-                let message = result.message
-                var state: MessageState
-                var notBefore: Int64?
-                var error: String?
-                var types: [(String, String?)] = []
-                switch result.outcome {
-                case .delivered(let detail):
-                    state = .delivered
-                    types = [("send", nil), ("delivery", detail)]
-                case .retry(let at, let reason):
-                    state = .queued
-                    notBefore = at
-                    error = reason
-                case .failed(let reason, _, _):
-                    state = .failed
-                    error = reason
-                    types = [("send", nil), ("failure", reason)]
-                case .aborted(let reason):
-                    state = .aborted
-                    error = reason
-                    types = [("abort", reason)]
-                case .skipped(let reason):
-                    state = .skipped
-                    error = reason
-                    types = [("skip", reason)]
+        let leased = claimsAreLeased
+        // Messages that end the same way are updated with one statement.
+        struct Change: Hashable {
+            let state: MessageState
+            let attempts: Int
+            let notBefore: Int64?
+            let error: String?
+        }
+        var groups: [Change: [Int]] = [:]
+        var order: [Change] = []
+        var eventTypes: [[(String, String?)]] = []
+        for (index, result) in results.enumerated() {
+            let change: Change
+            var types: [(String, String?)] = []
+            switch result.outcome {
+            case .delivered(let detail):
+                change = Change(state: .delivered, attempts: result.message.attempts, notBefore: nil, error: nil)
+                types = [("send", nil), ("delivery", detail)]
+            case .retry(let at, let reason):
+                change = Change(state: .queued, attempts: result.message.attempts, notBefore: at, error: reason)
+            case .failed(let reason, _, _):
+                change = Change(state: .failed, attempts: result.message.attempts, notBefore: nil, error: reason)
+                types = [("send", nil), ("failure", reason)]
+            case .aborted(let reason):
+                change = Change(state: .aborted, attempts: result.message.attempts, notBefore: nil, error: reason)
+                types = [("abort", reason)]
+            case .skipped(let reason):
+                change = Change(state: .skipped, attempts: result.message.attempts, notBefore: nil, error: reason)
+                types = [("skip", reason)]
+            }
+            if groups[change] == nil { order.append(change) }
+            groups[change, default: []].append(index)
+            eventTypes.append(types)
+        }
+        let plan = order.map { ($0, groups[$0] ?? []) }
+        let types = eventTypes
+        let settledIndexes = try await database.write { connection -> [Int] in
+            // Only messages this node still holds: leased to it (PostgreSQL), or still queued (SQLite).
+            let held = leased ? "state = ? AND lease_owner = ?" : "state = ?"
+            let holder: [SQLValue] = leased ? [MessageState.sending.sql, .text(node.nodeID)] : [MessageState.queued.sql]
+            var settled: [Int] = []
+            for (change, indexes) in plan {
+                for start in stride(from: 0, to: indexes.count, by: 500) {
+                    let chunk = indexes[start..<min(start + 500, indexes.count)]
+                    var position: [String: Int] = [:]
+                    for index in chunk { position[results[index].message.id] = index }
+                    let updated = try connection.query(
+                        """
+                        UPDATE messages SET state = ?, attempts = ?, not_before = COALESCE(?, not_before), last_error = ?, lease_owner = NULL,
+                            lease_expires_at = NULL, updated_at = ?
+                        WHERE id IN (\(chunk.map { _ in "?" }.joined(separator: ", "))) AND \(held) RETURNING id
+                        """,
+                        [change.state.sql, .integer(Int64(change.attempts)), .integer(change.notBefore), .text(change.error), .integer(now)]
+                            + chunk.map { .text(results[$0].message.id) } + holder)
+                    settled += updated.compactMap { $0[0].string.flatMap { position[$0] } }
                 }
-                let updated = try connection.query(
-                    """
-                    UPDATE messages SET state = ?, not_before = COALESCE(?, not_before), last_error = ?, lease_owner = NULL,
-                        lease_expires_at = NULL, updated_at = ? WHERE id = ? AND state = ? AND lease_owner = ? RETURNING id
-                    """,
-                    [state.sql, .integer(notBefore), .text(error), .integer(now), .text(message.id), MessageState.sending.sql, .text(node.nodeID)])
-                guard !updated.isEmpty else { continue }
-                settled.append(result)
-                for (type, details) in types {
+            }
+            settled.sort()
+            var events: [[SQLValue]] = []
+            var sentCampaigns: Set<String> = []
+            for index in settled {
+                let result = results[index]
+                let message = result.message
+                for (type, details) in types[index] {
                     events.append(Self.eventRow(
                         workspaceID: message.workspaceID, time: now, type: type, campaignID: message.campaignID, dispatchID: message.dispatchID,
                         messageID: message.id, variant: message.variant, userID: message.userID, externalID: result.externalID,
                         channel: message.channel, details: details))
                 }
-                if state == .aborted || state == .skipped, let campaignID = message.campaignID {
-                    leaveCampaign.append((campaignID, message.userID, message.dispatchID))
+                guard let campaignID = message.campaignID else { continue }
+                switch result.outcome {
+                case .delivered, .failed:
+                    sentCampaigns.insert(campaignID)
+                case .aborted, .skipped:
+                    // A trigger that ended in an abort or skip did not reach the user: they may enter again.
+                    try connection.execute(
+                        "DELETE FROM campaign_entries WHERE campaign_id = ? AND user_id = ? AND dispatch_id = ?",
+                        [.text(campaignID), .integer(message.userID), .text(message.dispatchID)])
+                case .retry:
+                    break
                 }
             }
             try Self.insertEvents(connection, events)
-            // A trigger that ended in an abort or skip did not reach the user: they may enter again.
-            for (campaignID, userID, dispatchID) in leaveCampaign {
-                try connection.execute(
-                    "DELETE FROM campaign_entries WHERE campaign_id = ? AND user_id = ? AND dispatch_id = ?",
-                    [.text(campaignID), .integer(userID), .text(dispatchID)])
-            }
-            let sentCampaigns = Set(settled.compactMap { result -> String? in
-                switch result.outcome {
-                case .delivered, .failed: return result.message.campaignID
-                default: return nil
-                }
-            })
             for campaignID in sentCampaigns.sorted() {
                 try connection.execute(
                     "UPDATE campaigns SET first_sent_at = COALESCE(first_sent_at, ?), last_sent_at = ? WHERE id = ?",
@@ -427,6 +460,7 @@ public final class SendQueue: Sendable {
             }
             return settled
         }
+        let settled = settledIndexes.map { results[$0] }
         Self.count(settled)
         return settled
     }
@@ -532,8 +566,10 @@ public final class SendQueue: Sendable {
         }
     }
 
-    /// `msg_` and 24 hex digits of SHA-256(dispatch, user, channel): stable across retries and restarts.
+    /// `msg_`, 16 hex digits of SHA-256(dispatch, channel) and the user id as 16 hex digits:
+    /// stable across retries, restarts and nodes, and in user order within a dispatch, so a page of
+    /// new messages lands in one place of the primary-key index instead of on random pages.
     static func messageID(dispatchID: String, userID: Int64, channel: String) -> String {
-        "msg_" + Hex.digest("\(dispatchID)|\(userID)|\(channel)", digits: 24)
+        "msg_" + Hex.digest("\(dispatchID)|\(channel)", digits: 16) + Hex.fixedWidth(UInt64(bitPattern: userID))
     }
 }

@@ -86,6 +86,13 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.leaseSeconds = seconds
         }
 
+        let lock: DataDirectoryLock?
+        do {
+            lock = configuration.databaseURL == nil ? try DataDirectoryLock(directory: configuration.dataDirectory) : nil
+        } catch let error as AdminError {
+            throw ValidationError(error.description)
+        }
+        defer { withExtendedLifetime(lock) {} }
         let logger = CommandLogging.makeLogger()
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

@@ -265,6 +265,24 @@ public enum Schema {
                 PRIMARY KEY (workspace_id, endpoint, idempotency_key))
             """,
             "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+            // Conversions once per campaign, user and label, by key.
+            """
+            CREATE TABLE campaign_conversions (
+                campaign_id TEXT NOT NULL, user_id BIGINT NOT NULL, label TEXT NOT NULL, time BIGINT NOT NULL,
+                PRIMARY KEY (campaign_id, user_id, label))\(dialect.withoutRowID)
+            """,
+            """
+            INSERT INTO campaign_conversions (campaign_id, user_id, label, time)
+            SELECT campaign_id, user_id, details, MIN(time) FROM engagement_events
+            WHERE type = 'conversion' AND campaign_id IS NOT NULL AND user_id IS NOT NULL AND details IS NOT NULL
+            GROUP BY campaign_id, user_id, details
+            """,
+            // Engagement events are appended in time order; their indexes must be too. Per-user
+            // lookups (conversions) go through `messages (user_id, campaign_id)` instead of a
+            // random-order index written twice per message.
+            "DROP INDEX engagement_events_user",
+            "DROP INDEX engagement_events_campaign",
+            "CREATE INDEX engagement_events_campaign ON engagement_events (campaign_id, type, time)",
             // Users who already got (or are about to get) an action-based campaign stay entered.
             """
             INSERT INTO campaign_entries (campaign_id, user_id, entered_at, dispatch_id)
