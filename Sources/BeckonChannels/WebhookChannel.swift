@@ -9,6 +9,8 @@ import Liquid
 public struct WebhookChannel: MessageChannel {
     public let name = "webhook"
     static let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+    /// `HTTP 200` … `HTTP 299`, made once.
+    static let acceptedDetails = (200..<300).map { "HTTP \($0)" }
 
     private let outbound: OutboundHTTPClient
     private let allowlist: @Sendable (Int64) async throws -> HostAllowlist
@@ -124,16 +126,16 @@ public struct WebhookChannel: MessageChannel {
             default: return .rejected(reason: error.reason, status: error.status)
             }
         }
-        let redacted = url.redacted
         switch response.statusCode {
         case 200..<300:
-            return .accepted(detail: "HTTP \(response.statusCode)")
+            return .accepted(detail: Self.acceptedDetails[response.statusCode - 200])
         case 429, 500...:
             return .retryable(
-                reason: "HTTP \(response.statusCode) from \(redacted)", after: response.retryAfter.flatMap { Int($0) }, status: response.statusCode)
+                reason: "HTTP \(response.statusCode) from \(url.redacted)", after: response.retryAfter.flatMap { Int($0) },
+                status: response.statusCode)
         default:
             let excerpt = String(decoding: response.body.prefix(300), as: UTF8.self)
-            return .rejected(reason: "HTTP \(response.statusCode) from \(redacted): \(excerpt)", status: response.statusCode)
+            return .rejected(reason: "HTTP \(response.statusCode) from \(url.redacted): \(excerpt)", status: response.statusCode)
         }
     }
 }

@@ -21,8 +21,9 @@ public struct SendPipelineConfiguration: Sendable {
     /// Deliveries of one campaign in flight at once (so a big send cannot open more connections
     /// to a vendor than it allows).
     public var concurrencyPerCampaign = 32
-    /// Sent messages recorded per transaction.
-    public var settleGroupSize = 64
+    /// Sent messages recorded per transaction: bigger groups write fewer pages per message. A crash
+    /// re-sends (under the same message ids) at most the batch in flight either way.
+    public var settleGroupSize = 500
     /// Attempts for a delivery that the channel calls retryable (timeouts, 5xx, 429).
     public var maxAttempts = 5
     /// The wait before the second attempt; it doubles for each further attempt (at most 5 minutes).
@@ -80,23 +81,21 @@ public final class SendPipeline: Service, Sendable {
         self.logger = logger
     }
 
-    /// Runs until graceful shutdown: then stops claiming, lets the batch in flight finish (within
-    /// `drainTimeout`) and returns.
+    /// Runs until graceful shutdown: then stops claiming, lets the messages in flight finish (within
+    /// `drainTimeout`) and returns. Two loops: control (trigger outbox, lease sweep, scheduler,
+    /// expansion) and delivery (a continuous stream of claims), so audience pages are added while
+    /// messages are sent.
     public func run() async throws {
         let requeued = try await queue.requeueExpiredLeases(includingOwn: true)
         if requeued > 0 { logger.info("re-queued claims of a stopped run of this node", metadata: ["messages": "\(requeued)"]) }
         let stopping = StopFlag()
         let finished = try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
-                while !stopping.isSet {
-                    var worked = false
-                    do {
-                        worked = try await self.tick()
-                    } catch {
-                        self.logger.error("send pipeline round failed", metadata: ["error": "\(error)"])
-                    }
-                    if !worked, !stopping.isSet { try? await Task.sleep(for: self.configuration.pollInterval) }
-                }
+                await self.loop(until: stopping, name: "control") { try await self.controlRound() }
+                return true
+            }
+            group.addTask {
+                await self.loop(until: stopping, name: "delivery") { try await self.deliverAvailable(stopping: stopping) > 0 }
                 return true
             }
             group.addTask {
@@ -105,20 +104,38 @@ public final class SendPipeline: Service, Sendable {
                 try? await Task.sleep(for: self.configuration.drainTimeout)
                 return false
             }
-            let first = try await group.next() ?? true
+            // Both loops ended (true, true), or the drain timeout came first (false).
+            var loopsDone = 0
+            while let result = try await group.next() {
+                guard result else { break }
+                loopsDone += 1
+                if loopsDone == 2 { break }
+            }
             group.cancelAll()
-            return first
+            return loopsDone == 2
         }
         if !finished {
-            logger.warning("the batch in flight did not finish within the drain timeout; its leases expire and another node sends it")
+            logger.warning("messages in flight did not finish within the drain timeout; their leases expire and another node sends them")
         }
     }
 
-    /// One round: consume trigger facts, re-queue expired leases (at most every third of a lease),
-    /// start due campaigns, add a page of each pending dispatch to the queue, send one batch of
-    /// due messages. Returns whether there was anything to do.
-    @discardableResult
-    public func tick() async throws -> Bool {
+    /// Repeats `round` until `stopping`, sleeping `pollInterval` when it found nothing to do.
+    private func loop(until stopping: StopFlag, name: String, _ round: () async throws -> Bool) async {
+        while !stopping.isSet {
+            var worked = false
+            do {
+                worked = try await round()
+            } catch {
+                logger.error("send pipeline round failed", metadata: ["loop": "\(name)", "error": "\(error)"])
+            }
+            if !worked, !stopping.isSet { try? await Task.sleep(for: configuration.pollInterval) }
+        }
+    }
+
+    /// Consume trigger facts, re-queue expired leases (at most every third of a lease), start due
+    /// campaigns, add a page of each pending dispatch to the queue. Returns whether there was
+    /// anything to do.
+    func controlRound() async throws -> Bool {
         let facts = try await triggers.processOutbox()
         let sweepNow = ContinuousClock.now
         let sweepDue = lastLeaseSweep.withLock { last -> Bool in
@@ -134,8 +151,15 @@ public final class SendPipeline: Service, Sendable {
         }
         let started = try await queue.startDueCampaigns()
         let expanded = try await expandDispatches()
-        let sent = try await deliverBatch()
-        return facts + started + expanded + sent > 0
+        return facts + started + expanded > 0
+    }
+
+    /// One control round, then every message due now sent. Returns whether there was anything to do.
+    @discardableResult
+    public func tick() async throws -> Bool {
+        let controlled = try await controlRound()
+        let sent = try await deliverAvailable(stopping: StopFlag())
+        return controlled || sent > 0
     }
 
     /// Rounds until nothing is due (for tests and the benchmark, with the clock held still).
@@ -236,10 +260,30 @@ public final class SendPipeline: Service, Sendable {
 
     // MARK: Delivery
 
-    private func deliverBatch() async throws -> Int {
-        let batch = try await queue.claim(limit: configuration.batchSize)
-        guard !batch.isEmpty else { return 0 }
-        // Keep the leases alive while the batch is out.
+    /// A claimed message with what it renders from.
+    private struct Claimed: Sendable {
+        let message: QueuedMessage
+        let profile: JSONValue?
+        let unreadable: String?
+        let dispatch: Result<PreparedDispatch, MessageRenderError>?
+    }
+
+    /// Sends every message due now as one stream: claims come in chunks while earlier messages
+    /// are out, at most `batchSize` messages are claimed and not yet settled (the node's one claim
+    /// batch in flight), results are settled in groups by a task of their own. Stops claiming when
+    /// `stopping` is set and returns once what it claimed is settled. Returns how many it sent.
+    func deliverAvailable(stopping: StopFlag) async throws -> Int {
+        let settledCount = SettledCounter()
+        let (settlements, settle) = AsyncStream<[SendQueue.Settlement]>.makeStream()
+        let settler = Task { () -> Void in
+            for await group in settlements {
+                let settled = try await queue.settle(group)
+                queue.release(group.map(\.message.id))
+                settledCount.add(group.count)
+                try await logOutcomes(settled)
+            }
+        }
+        // Keep the leases of what is out alive (PostgreSQL).
         let renewal = Task {
             let interval = Duration.milliseconds(max(configuration.node.leaseMilliseconds / 3, 100))
             while !Task.isCancelled {
@@ -252,49 +296,80 @@ public final class SendPipeline: Service, Sendable {
             }
         }
         defer { renewal.cancel() }
-        let profiles = try await users.profiles(ids: Array(Set(batch.map(\.userID))))
-        let prepared = try await prepareDispatches(Set(batch.map(\.dispatchID)))
-        let (settlements, pending) = AsyncStream<[SendQueue.Settlement]>.makeStream()
-        // Settled in small groups by a task of its own, so sending goes on while the database writes.
-        let settler = Task { () -> [SendQueue.Settlement] in
-            var all: [SendQueue.Settlement] = []
-            for await group in settlements { all += try await queue.settle(group) }
-            return all
-        }
+        var claimedTotal = 0
+        var dispatches: [String: Result<PreparedDispatch, MessageRenderError>] = [:]
         do {
             try await withThrowingTaskGroup(of: SendQueue.Settlement.self) { group in
-                var iterator = batch.makeIterator()
-                func addNext() {
-                    guard let message = iterator.next() else { return }
-                    let profile = profiles[message.userID]
-                    let unreadable = profiles.unreadable[message.userID]
-                    let dispatch = prepared[message.dispatchID]
-                    group.addTask {
-                        let outcome = await self.deliver(message, profile: profile, unreadable: unreadable, dispatch: dispatch)
-                        return SendQueue.Settlement(message: message, externalID: profile?["external_id"]?.stringValue, outcome: outcome)
-                    }
-                }
-                for _ in 0..<configuration.concurrency { addNext() }
+                var waiting: [Claimed] = []
+                var next = 0
+                var running = 0
+                var lastClaimEmpty = false
                 var buffer: [SendQueue.Settlement] = []
-                for try await result in group {
+                let chunk = max(1, min(configuration.batchSize / 2, 500))
+                while true {
+                    let unsettled = claimedTotal - settledCount.value
+                    let room = configuration.batchSize - unsettled
+                    if !stopping.isSet, waiting.count - next < configuration.concurrency, room >= chunk || (unsettled == 0 && room > 0),
+                        !(lastClaimEmpty && running > 0)
+                    {
+                        let batch = try await queue.claim(limit: min(chunk, room))
+                        lastClaimEmpty = batch.isEmpty
+                        if !batch.isEmpty {
+                            claimedTotal += batch.count
+                            let profiles = try await users.profiles(ids: Array(Set(batch.map(\.userID))))
+                            let missing = Set(batch.map(\.dispatchID)).filter { dispatches[$0] == nil }
+                            if !missing.isEmpty { dispatches.merge(try await prepareDispatches(missing)) { first, _ in first } }
+                            waiting.removeFirst(next)
+                            next = 0
+                            for message in batch {
+                                waiting.append(Claimed(
+                                    message: message, profile: profiles[message.userID], unreadable: profiles.unreadable[message.userID],
+                                    dispatch: dispatches[message.dispatchID]))
+                            }
+                        }
+                    }
+                    while running < configuration.concurrency, next < waiting.count {
+                        let claimed = waiting[next]
+                        next += 1
+                        running += 1
+                        group.addTask {
+                            let outcome = await self.deliver(
+                                claimed.message, profile: claimed.profile, unreadable: claimed.unreadable, dispatch: claimed.dispatch)
+                            return SendQueue.Settlement(message: claimed.message, externalID: claimed.profile?["external_id"]?.stringValue, outcome: outcome)
+                        }
+                    }
+                    guard running > 0 else {
+                        // Nothing out: done when the last claim found nothing or we are stopping; else
+                        // wait for the settling task to make room for the next claim.
+                        if lastClaimEmpty || stopping.isSet { break }
+                        if claimedTotal - settledCount.value > 0 { try await Task.sleep(for: .milliseconds(1)) }
+                        continue
+                    }
+                    guard let result = try await group.next() else { break }
+                    running -= 1
+                    lastClaimEmpty = false
                     buffer.append(result)
-                    addNext()
-                    if buffer.count >= configuration.settleGroupSize {
-                        pending.yield(buffer)
+                    if buffer.count >= configuration.settleGroupSize || (running == 0 && next >= waiting.count) {
+                        settle.yield(buffer)
                         buffer = []
                     }
                 }
-                if !buffer.isEmpty { pending.yield(buffer) }
+                if !buffer.isEmpty { settle.yield(buffer) }
             }
         } catch {
-            pending.finish()
+            settle.finish()
             _ = try? await settler.value
+            queue.releaseAll()
             throw error
         }
-        pending.finish()
-        let settled = try await settler.value
-        try await logOutcomes(settled)
-        return batch.count
+        settle.finish()
+        do {
+            try await settler.value
+        } catch {
+            queue.releaseAll()
+            throw error
+        }
+        return claimedTotal
     }
 
     private func logOutcomes(_ settled: [SendQueue.Settlement]) async throws {
@@ -482,11 +557,18 @@ public final class SendPipeline: Service, Sendable {
     }
 }
 
-/// Set once graceful shutdown begins; shared by the pipeline's loop and its shutdown watcher.
+/// Set once graceful shutdown begins; shared by the pipeline's loops and its shutdown watcher.
 final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
     var isSet: Bool { flag.load(ordering: .relaxed) }
     func set() { flag.store(true, ordering: .relaxed) }
+}
+
+/// Messages the settling task has finished with, read by the delivery stream to bound what is out.
+final class SettledCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .acquiring) }
+    func add(_ amount: Int) { count.add(amount, ordering: .releasing) }
 }
 
 /// Stable variant assignment: the same user always lands in the same arm of a campaign.

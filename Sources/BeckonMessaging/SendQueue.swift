@@ -2,6 +2,7 @@ import BeckonCore
 import BeckonStorage
 import Foundation
 import Metrics
+import Synchronization
 
 /// One decision to send — a scheduled run, an API trigger, an action trigger, a `/messages/send`
 /// call — with the definition it was made with and who it is for.
@@ -85,6 +86,9 @@ public final class SendQueue: Sendable {
     let database: any SQLDatabase
     let clock: any BeckonClock
     public let node: NodeIdentity
+
+    /// SQLite: ids claimed in memory and not yet released, left out of the next claims.
+    private let inFlight = Mutex<Set<String>>([])
 
     public init(database: any SQLDatabase, clock: any BeckonClock, node: NodeIdentity = NodeIdentity()) {
         self.database = database
@@ -298,9 +302,11 @@ public final class SendQueue: Sendable {
             AND (m.campaign_id IS NULL OR m.campaign_id IN (SELECT id FROM campaigns WHERE state = 'active'))
             ORDER BY m.not_before LIMIT ?\(lock)
             """
-        let arguments: [SQLValue] = [MessageState.queued.sql, .integer(now), .integer(Int64(limit))]
+        // In memory (SQLite), claimed messages stay `queued` until settled: read past them.
+        let held = leased ? [] : inFlight.withLock { $0 }
+        let arguments: [SQLValue] = [MessageState.queued.sql, .integer(now), .integer(Int64(limit + held.count))]
         let work: @Sendable (any SQLConnection) throws -> [QueuedMessage] = { connection in
-            let rows = try connection.query(select, arguments)
+            let rows = Array(try connection.query(select, arguments).lazy.filter { !held.contains($0[0].string ?? "") }.prefix(limit))
             if leased {
                 for chunk in stride(from: 0, to: rows.count, by: 500) {
                     let ids = rows[chunk..<min(chunk + 500, rows.count)].map { $0[0] }
@@ -320,7 +326,22 @@ public final class SendQueue: Sendable {
                     triggerProperties: try row[8].storedJSON(table: "messages", row: id, column: "trigger_properties"))
             }
         }
-        return leased ? try await database.write(work) : try await database.read(work)
+        if leased { return try await database.write(work) }
+        let claimed = try await database.read(work)
+        inFlight.withLock { $0.formUnion(claimed.map(\.id)) }
+        return claimed
+    }
+
+    /// Messages no longer out (settled, or given up after an error): later claims may take them.
+    func release(_ ids: [String]) {
+        guard !claimsAreLeased else { return }
+        inFlight.withLock { $0.subtract(ids) }
+    }
+
+    /// Forgets every in-memory claim (after a failed round: unsettled messages are sent again
+    /// under their ids).
+    func releaseAll() {
+        inFlight.withLock { $0.removeAll() }
     }
 
     /// Extends the leases of every message this node is sending.
@@ -507,12 +528,14 @@ public final class SendQueue: Sendable {
         let now = self.now
         return try await database.write { connection in
             let cancelled = try connection.query(
-                "UPDATE dispatches SET state = ? WHERE id = ? AND workspace_id = ? AND state IN (?, ?) RETURNING id",
+                "UPDATE dispatches SET state = ? WHERE id = ? AND workspace_id = ? AND state IN (?, ?) RETURNING campaign_id",
                 [DispatchState.cancelled.sql, .text(dispatchID), .integer(workspaceID), DispatchState.pending.sql, DispatchState.expanded.sql])
-            guard !cancelled.isEmpty else { return false }
+            guard let row = cancelled.first else { return false }
+            // Through the campaign's queued messages (`messages (campaign_id, state)`): a dispatch
+            // without a campaign (`/messages/send`) cannot be scheduled, so never cancelled here.
             try connection.execute(
-                "UPDATE messages SET state = ?, updated_at = ? WHERE dispatch_id = ? AND state = ?",
-                [MessageState.cancelled.sql, .integer(now), .text(dispatchID), MessageState.queued.sql])
+                "UPDATE messages SET state = ?, updated_at = ? WHERE campaign_id = ? AND state = ? AND dispatch_id = ?",
+                [MessageState.cancelled.sql, .integer(now), row[0], MessageState.queued.sql, .text(dispatchID)])
             return true
         }
     }
