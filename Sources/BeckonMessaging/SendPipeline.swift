@@ -11,9 +11,10 @@ import Synchronization
 
 /// Tuning of the send pipeline.
 public struct SendPipelineConfiguration: Sendable {
-    /// Messages one claim takes. A node holds at most one claim batch in flight: a crashed
-    /// node leaves at most this many messages to re-send (under the same message ids).
-    public var batchSize = 1_000
+    /// The node's one claim batch in flight: at most this many messages claimed and not yet
+    /// settled (claimed in chunks of up to 500 as room frees up). A crashed node leaves at most
+    /// this many messages to re-send, under the same message ids.
+    public var batchSize = 2_000
     /// Users added to the queue per dispatch per round.
     public var expansionPageSize = 2_000
     /// Messages rendered and sent at once.
@@ -23,7 +24,7 @@ public struct SendPipelineConfiguration: Sendable {
     public var concurrencyPerCampaign = 32
     /// Sent messages recorded per transaction: bigger groups write fewer pages per message. A crash
     /// re-sends (under the same message ids) at most the batch in flight either way.
-    public var settleGroupSize = 500
+    public var settleGroupSize = 250
     /// Attempts for a delivery that the channel calls retryable (timeouts, 5xx, 429).
     public var maxAttempts = 5
     /// The wait before the second attempt; it doubles for each further attempt (at most 5 minutes).
@@ -154,17 +155,18 @@ public final class SendPipeline: Service, Sendable {
         return facts + started + expanded > 0
     }
 
-    /// One control round, then every message due now sent. Returns whether there was anything to do.
-    @discardableResult
-    public func tick() async throws -> Bool {
-        let controlled = try await controlRound()
-        let sent = try await deliverAvailable(stopping: StopFlag())
-        return controlled || sent > 0
-    }
-
-    /// Rounds until nothing is due (for tests and the benchmark, with the clock held still).
+    /// Runs the control and delivery loops side by side until a round of both finds nothing due
+    /// (for tests and the benchmark, with the clock held still).
     public func drain() async throws {
-        while try await tick() {}
+        while true {
+            async let controlled: Bool = {
+                var worked = false
+                while try await self.controlRound() { worked = true }
+                return worked
+            }()
+            let sent = try await deliverAvailable(stopping: StopFlag())
+            if try await !controlled, sent == 0 { return }
+        }
     }
 
     // MARK: Expansion

@@ -28,7 +28,7 @@ struct BenchCampaignCommand: AsyncParsableCommand {
     @Option(name: .customLong("concurrency-per-campaign"), help: "Webhook requests of the campaign in flight at once.")
     var concurrencyPerCampaign = 128
     @Flag(name: .customLong("keep-data"), help: "Keep the benchmark database afterwards.") var keepData = false
-    @Option(name: .customLong("batch-size"), help: "Messages one claim takes (one claim batch is in flight).") var batchSize = 1_000
+    @Option(name: .customLong("batch-size"), help: "Messages claimed and not yet settled at most (the claim batch in flight).") var batchSize = 2_000
     @Option(name: .customLong("database"), help: "postgres://… to run against PostgreSQL (an empty database) instead of SQLite.")
     var databaseURL: String?
 
