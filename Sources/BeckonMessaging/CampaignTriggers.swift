@@ -232,7 +232,7 @@ public final class CampaignTriggers: Sendable {
             "UPDATE dispatches SET state = ? WHERE campaign_id = ? AND user_id = ? AND state = ? RETURNING id",
             [DispatchState.cancelled.sql, campaign, user, DispatchState.pending.sql]).compactMap { $0[0].string }
         dispatchIDs += try connection.query(
-            "UPDATE messages SET state = ?, updated_at = ? WHERE user_id = ? AND campaign_id = ? AND state = ? RETURNING dispatch_id",
+            "UPDATE messages SET state = ?, updated_at = ? WHERE user_id = ? AND campaign_id = ? AND \(connection.dialect.withoutIndex("state")) = ? RETURNING dispatch_id",
             [MessageState.cancelled.sql, .integer(now), user, campaign, MessageState.queued.sql]).compactMap { $0[0].string }
         for dispatchID in Set(dispatchIDs).sorted() {
             try connection.execute(
@@ -248,7 +248,7 @@ public final class CampaignTriggers: Sendable {
     ) throws {
         guard let sent = try connection.first(
             """
-            SELECT id, dispatch_id, variant, channel FROM messages WHERE user_id = ? AND campaign_id = ? AND state IN (?, ?)
+            SELECT id, dispatch_id, variant, channel FROM messages WHERE user_id = ? AND campaign_id = ? AND \(connection.dialect.withoutIndex("state")) IN (?, ?)
             AND updated_at <= ? AND updated_at >= ? ORDER BY updated_at DESC LIMIT 1
             """,
             [.integer(userID), .text(campaignID), MessageState.delivered.sql, MessageState.failed.sql, .integer(time),

@@ -266,8 +266,7 @@ public final class SendQueue: Sendable {
                             messageID: id, variant: message.variant, userID: message.userID, externalID: nil, channel: message.channel, details: nil))
                     }
                 }
-                try Self.insertRows(
-                    connection, table: "messages",
+                try connection.insertRows(into: "messages",
                     columns: ["id", "workspace_id", "dispatch_id", "campaign_id", "user_id", "channel", "variant", "state", "attempts", "not_before",
                               "trigger_properties", "capped", "created_at", "updated_at"],
                     rows: rows, suffix: " ON CONFLICT (id) DO NOTHING")
@@ -429,7 +428,8 @@ public final class SendQueue: Sendable {
         let types = eventTypes
         let settledIndexes = try await database.write { connection -> [Int] in
             // Only messages this node still holds: leased to it (PostgreSQL), or still queued (SQLite).
-            let held = leased ? "state = ? AND lease_owner = ?" : "state = ?"
+            let state = connection.dialect.withoutIndex("state")
+            let held = leased ? "\(state) = ? AND lease_owner = ?" : "\(state) = ?"
             let holder: [SQLValue] = leased ? [MessageState.sending.sql, .text(node.nodeID)] : [MessageState.queued.sql]
             var settled: [Int] = []
             for (change, indexes) in plan {
@@ -497,7 +497,7 @@ public final class SendQueue: Sendable {
     /// Delivered messages counting toward caps that `userID` got since `since` (epoch ms), on `channel` or any.
     public func deliveredCount(userID: Int64, since: Int64, channel: String?) async throws -> Int {
         try await database.read { connection in
-            var sql = "SELECT COUNT(*) FROM messages WHERE user_id = ? AND state = ? AND capped = 1 AND updated_at >= ?"
+            var sql = "SELECT COUNT(*) FROM messages WHERE user_id = ? AND \(connection.dialect.withoutIndex("state")) = ? AND capped = 1 AND updated_at >= ?"
             var arguments: [SQLValue] = [.integer(userID), MessageState.delivered.sql, .integer(since)]
             if let channel {
                 sql += " AND channel = ?"
@@ -575,18 +575,7 @@ public final class SendQueue: Sendable {
     }
 
     static func insertEvents(_ connection: any SQLConnection, _ rows: [[SQLValue]]) throws {
-        try insertRows(connection, table: "engagement_events", columns: eventColumns, rows: rows, suffix: "")
-    }
-
-    /// Multi-row INSERT in chunks of 100 rows.
-    static func insertRows(_ connection: any SQLConnection, table: String, columns: [String], rows: [[SQLValue]], suffix: String) throws {
-        let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
-        for start in stride(from: 0, to: rows.count, by: 100) {
-            let chunk = rows[start..<min(start + 100, rows.count)]
-            try connection.execute(
-                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: tuple, count: chunk.count).joined(separator: ", "))\(suffix)",
-                chunk.flatMap { $0 })
-        }
+        try connection.insertRows(into: "engagement_events", columns: eventColumns, rows: rows)
     }
 
     /// `msg_`, 16 hex digits of SHA-256(dispatch, channel) and the user id as 16 hex digits:

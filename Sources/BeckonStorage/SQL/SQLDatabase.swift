@@ -13,6 +13,18 @@ public protocol SQLConnection {
 extension SQLConnection {
     public func execute(_ sql: String) throws { try execute(sql, []) }
 
+    /// Multi-row INSERT in chunks of 100 rows (one round trip each); `suffix` (such as
+    /// `ON CONFLICT (id) DO NOTHING`) follows every chunk.
+    public func insertRows(into table: String, columns: [String], rows: [[SQLValue]], suffix: String = "") throws {
+        let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
+        for start in stride(from: 0, to: rows.count, by: 100) {
+            let chunk = rows[start..<min(start + 100, rows.count)]
+            try execute(
+                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: tuple, count: chunk.count).joined(separator: ", "))\(suffix)",
+                chunk.flatMap { $0 })
+        }
+    }
+
     /// The first row of a query, or `nil`.
     public func first(_ sql: String, _ arguments: [SQLValue] = []) throws -> SQLRow? {
         try query(sql, arguments).first

@@ -25,6 +25,11 @@ public struct SQLDialect: Sendable, Hashable {
     /// PostgreSQL) never take the same rows; SQLite has one writer, so nothing is needed.
     public func skipLocked(_ alias: String) -> String { kind == .sqlite ? "" : " FOR UPDATE OF \(alias) SKIP LOCKED" }
 
+    /// `column` in a condition that must not pick an index: SQLite without planner statistics
+    /// guesses 10 rows for any equality and may scan a 1,000,000-row `state` index instead of
+    /// using a primary-key `IN` list; a unary `+` tells it not to. PostgreSQL plans from statistics.
+    public func withoutIndex(_ column: String) -> String { kind == .sqlite ? "+\(column)" : column }
+
     /// The smaller of two values.
     public func least(_ lhs: String, _ rhs: String) -> String {
         kind == .sqlite ? "MIN(\(lhs), \(rhs))" : "LEAST(\(lhs), \(rhs))"

@@ -118,8 +118,7 @@ struct OutboxWriter {
     }
 
     func flush(_ connection: any SQLConnection) throws {
-        try UserStore.insertRows(
-            connection, table: "trigger_outbox", columns: ["workspace_id", "user_id", "kind", "name", "properties", "time", "observed_at"],
+        try connection.insertRows(into: "trigger_outbox", columns: ["workspace_id", "user_id", "kind", "name", "properties", "time", "observed_at"],
             rows: rows)
     }
 }

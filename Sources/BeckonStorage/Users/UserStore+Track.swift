@@ -75,8 +75,7 @@ extension UserStore {
             }
             result.eventsProcessed += 1
         }
-        try Self.insertRows(
-            connection, table: "events", columns: ["workspace_id", "user_id", "name", "time", "app_id", "properties"],
+        try connection.insertRows(into: "events", columns: ["workspace_id", "user_id", "name", "time", "app_id", "properties"],
             rows: eventRows)
         var purchaseRows: [[SQLValue]] = []
         for purchase in request.purchases {
@@ -95,8 +94,7 @@ extension UserStore {
             outbox.purchase(userID: userID, productID: purchase.productID, properties: purchase.properties, time: purchase.timeMillis)
             result.purchasesProcessed += 1
         }
-        try Self.insertRows(
-            connection, table: "purchases",
+        try connection.insertRows(into: "purchases",
             columns: ["workspace_id", "user_id", "product_id", "currency", "price", "quantity", "time", "app_id", "properties"],
             rows: purchaseRows)
         result.errors.sort { ($0.inputArray, $0.index) < ($1.inputArray, $1.index) }
@@ -149,21 +147,6 @@ extension UserStore {
     static func notFound(_ identifier: UserIdentifier, array: String, index: Int) -> TrackItemError {
         TrackItemError(
             type: "no user with \(identifier) exists and '_update_existing_only' is true", inputArray: array, index: index)
-    }
-
-    /// Multi-row INSERT in chunks, one round trip per chunk.
-    static func insertRows(_ connection: any SQLConnection, table: String, columns: [String], rows: [[SQLValue]]) throws {
-        guard !rows.isEmpty else { return }
-        let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
-        let chunkSize = 100
-        var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(start + chunkSize, rows.count)]
-            try connection.execute(
-                "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: tuple, count: chunk.count).joined(separator: ", "))",
-                chunk.flatMap { $0 })
-            start += chunkSize
-        }
     }
 
     /// Applies one attributes object to user `userID`.
@@ -252,8 +235,7 @@ extension UserStore {
                 ])
             }
         }
-        try Self.insertRows(
-            connection, table: "user_attribute_values",
+        try connection.insertRows(into: "user_attribute_values",
             columns: ["user_id", "root", "path", "position", "workspace_id", "kind", "text_value", "number_value"], rows: rows)
     }
 
