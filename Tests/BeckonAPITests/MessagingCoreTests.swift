@@ -94,6 +94,23 @@ struct MessagingCoreTests {
                     return all
                 }
                 #expect(Set(answers).count == 1, "\(answers)")
+                // With recipients' attributes, the attributes, the key and the dispatch commit
+                // together: concurrent requests with one key increment once.
+                let incrementBody = #"{"campaign_id": "\#(id)", "recipients": [{"external_user_id": "i2", "attributes": {"visits": {"inc": 1}}}]}"#
+                let incremented = try await withThrowingTaskGroup(of: String?.self) { group in
+                    for _ in 0..<8 {
+                        group.addTask {
+                            let reply = try await api.post("/campaigns/trigger/send", incrementBody, extraHeaders: ["Idempotency-Key": "order-3"])
+                            return reply.status == .created ? reply.json["dispatch_id"]?.stringValue : "status \(reply.status.code)"
+                        }
+                    }
+                    var all: [String?] = []
+                    for try await answer in group { all.append(answer) }
+                    return all
+                }
+                #expect(Set(incremented).count == 1, "\(incremented)")
+                let visits = try await api.export("i2")?["custom_attributes"]?["visits"]
+                #expect(visits?.numberValue == 1, "the attributes were applied once: \(String(describing: visits))")
                 // The same key on another endpoint is another scope.
                 let message = try await api.post("/messages/send", #"""
                     {"external_user_ids": ["i1"], "messages": {"webhook": {"url": "http://127.0.0.1:\#(port)/raw/adhoc", "body": "hi"}}}
@@ -105,7 +122,7 @@ struct MessagingCoreTests {
                 #expect(messageRetry.json["dispatch_id"] == message.json["dispatch_id"])
                 try await api.campaigns.pipeline.drain()
                 let paths = inbox.all.map(\.path).sorted()
-                #expect(paths == ["/raw/adhoc", "/raw/receipt", "/raw/receipt"], "one message per dispatch: \(paths)")
+                #expect(paths == ["/raw/adhoc", "/raw/receipt", "/raw/receipt", "/raw/receipt"], "one message per dispatch: \(paths)")
 
                 // After 24 hours the key is forgotten and makes a new dispatch.
                 api.clock.advance(by: 24 * 3_600 + 1)

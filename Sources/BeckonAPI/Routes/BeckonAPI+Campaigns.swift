@@ -248,6 +248,11 @@ extension BeckonAPI {
         }
     }
 
+    /// A request whose key was claimed by an earlier one: its transaction rolls back.
+    struct IdempotentAnswer: Error {
+        let claim: IdempotencyKeys.Claim
+    }
+
     /// Records `dispatch` and, with a key, the key and its answer in the same transaction: of
     /// concurrent requests with one key, one makes the dispatch and the others answer as it did.
     func enqueue(_ dispatch: NewDispatch, idempotency: IdempotencyKeys.Request?, answer: JSONValue) async throws -> Response {
@@ -316,19 +321,6 @@ extension BeckonAPI {
         guard campaign.state == .active else {
             throw APIError.badRequest(["campaign_id: campaign \(campaign.id) is \(campaign.state.rawValue); launch it first"])
         }
-        if !trigger.userUpdates.isEmpty {
-            let request: TrackRequest
-            do {
-                request = try TrackRequest.parse(.object(["attributes": .array(trigger.userUpdates)]), now: clock.now())
-            } catch let error as RequestError {
-                throw APIError.from(error)
-            }
-            guard request.errors.isEmpty else {
-                throw APIError.badRequest(request.errors.map { "recipients[\($0.index)].attributes: \($0.type)" })
-            }
-            _ = try await users.track(
-                workspaceID: workspaceID, request: request, triggers: try await campaigns.triggers.interest(workspaceID: workspaceID))
-        }
         var definition = campaign.definition
         if let audience = trigger.audience, var object = definition.objectValue {
             var campaignAudience = object["audience"]?.objectValue ?? [:]
@@ -340,6 +332,36 @@ extension BeckonAPI {
             id: DispatchID.random(), workspaceID: workspaceID, campaignID: campaign.id, kind: .apiTriggered, definition: definition,
             triggerProperties: trigger.properties, recipients: trigger.recipients, scheduledAt: BrazeTime.epochMilliseconds(at),
             sendID: trigger.sendID)
+        if !trigger.userUpdates.isEmpty {
+            let request: TrackRequest
+            do {
+                request = try TrackRequest.parse(.object(["attributes": .array(trigger.userUpdates)]), now: clock.now())
+            } catch let error as RequestError {
+                throw APIError.from(error)
+            }
+            guard request.errors.isEmpty else {
+                throw APIError.badRequest(request.errors.map { "recipients[\($0.index)].attributes: \($0.type)" })
+            }
+            // The recipients' attributes, the key and the dispatch commit together: a concurrent
+            // request with the same key applies nothing and answers as the first did.
+            let now = BrazeTime.epochMilliseconds(clock.now())
+            let answer = answer(dispatch.id)
+            let stored = answer.serialized()
+            do {
+                _ = try await users.track(
+                    workspaceID: workspaceID, request: request, triggers: try await campaigns.triggers.interest(workspaceID: workspaceID)
+                ) { connection in
+                    if let idempotency {
+                        let claim = try IdempotencyKeys.claim(idempotency, status: 201, response: stored, connection: connection, now: now)
+                        guard claim == .claimed else { throw IdempotentAnswer(claim: claim) }
+                    }
+                    try SendQueue.insertDispatch(dispatch, connection: connection, now: now)
+                }
+            } catch let earlier as IdempotentAnswer {
+                if let idempotency, let replayed = try Self.idempotentResponse(earlier.claim, key: idempotency.key) { return replayed }
+            }
+            return JSONResponse.make(answer, status: .created)
+        }
         return try await enqueue(dispatch, idempotency: idempotency, answer: answer(dispatch.id))
     }
 

@@ -15,11 +15,17 @@ extension UserStore {
     ///
     /// Objects naming a user that does not exist while `_update_existing_only` holds are reported
     /// in `errors` rather than dropped silently. The facts `triggers` names are written to the
-    /// trigger outbox in the same transaction.
-    public func track(workspaceID: Int64, request: TrackRequest, triggers: TriggerInterest = .none) async throws -> TrackResult {
+    /// trigger outbox in the same transaction. `first` runs in that transaction before anything is
+    /// applied (a send recorded with the attributes it depends on); when it throws, nothing of the
+    /// request is written and the error is passed on.
+    public func track(
+        workspaceID: Int64, request: TrackRequest, triggers: TriggerInterest = .none,
+        first: (@Sendable (any SQLConnection) throws -> Void)? = nil
+    ) async throws -> TrackResult {
         let segmentable = try await segmentableProperties(workspaceID: workspaceID)
         let now = nowMillis
         return try await committer.write { connection, deltas in
+            try first?(connection)
             var outbox = OutboxWriter(interest: triggers, workspaceID: workspaceID, now: now)
             let result = try self.apply(
                 request, workspaceID: workspaceID, segmentable: segmentable, connection: connection, deltas: &deltas, outbox: &outbox,
