@@ -51,6 +51,21 @@ struct MessagingCoreTests {
         #expect(reply.status == .created)
     }
 
+    /// `count` concurrent `/campaigns/trigger/send` calls with one key: each one's dispatch id (or status).
+    static func concurrentTriggers(_ api: APIHarness, body: String, key: String, count: Int) async throws -> [String?] {
+        try await withThrowingTaskGroup(of: String?.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    let reply = try await api.post("/campaigns/trigger/send", body, extraHeaders: ["Idempotency-Key": key])
+                    return reply.status == .created ? reply.json["dispatch_id"]?.stringValue : "status \(reply.status.code)"
+                }
+            }
+            var all: [String?] = []
+            for try await answer in group { all.append(answer) }
+            return all
+        }
+    }
+
     @Test("a retried Idempotency-Key answers the first dispatch and sends nothing new", arguments: TestDatabases.all())
     func idempotencyKey(kind: TestDatabaseKind) async throws {
         try await APIHarness.run(kind, connectedContent: try CampaignTests.connectedContent()) { api in
@@ -82,32 +97,12 @@ struct MessagingCoreTests {
 
                 // Concurrent requests with one key make one dispatch.
                 let concurrentBody = #"{"campaign_id": "\#(id)", "recipients": [{"external_user_id": "i2"}]}"#
-                let answers = try await withThrowingTaskGroup(of: String?.self) { group in
-                    for _ in 0..<12 {
-                        group.addTask {
-                            let reply = try await api.post("/campaigns/trigger/send", concurrentBody, extraHeaders: ["Idempotency-Key": "order-2"])
-                            return reply.status == .created ? reply.json["dispatch_id"]?.stringValue : "status \(reply.status.code)"
-                        }
-                    }
-                    var all: [String?] = []
-                    for try await answer in group { all.append(answer) }
-                    return all
-                }
+                let answers = try await Self.concurrentTriggers(api, body: concurrentBody, key: "order-2", count: 12)
                 #expect(Set(answers).count == 1, "\(answers)")
                 // With recipients' attributes, the attributes, the key and the dispatch commit
                 // together: concurrent requests with one key increment once.
                 let incrementBody = #"{"campaign_id": "\#(id)", "recipients": [{"external_user_id": "i2", "attributes": {"visits": {"inc": 1}}}]}"#
-                let incremented = try await withThrowingTaskGroup(of: String?.self) { group in
-                    for _ in 0..<8 {
-                        group.addTask {
-                            let reply = try await api.post("/campaigns/trigger/send", incrementBody, extraHeaders: ["Idempotency-Key": "order-3"])
-                            return reply.status == .created ? reply.json["dispatch_id"]?.stringValue : "status \(reply.status.code)"
-                        }
-                    }
-                    var all: [String?] = []
-                    for try await answer in group { all.append(answer) }
-                    return all
-                }
+                let incremented = try await Self.concurrentTriggers(api, body: incrementBody, key: "order-3", count: 8)
                 #expect(Set(incremented).count == 1, "\(incremented)")
                 let visits = try await api.export("i2")?["custom_attributes"]?["visits"]
                 #expect(visits?.numberValue == 1, "the attributes were applied once: \(String(describing: visits))")
