@@ -62,7 +62,7 @@ public struct BeckonAPI: Sendable {
     }
 
     /// Authenticates (header key first, so a bad key never costs a body read) and reads the JSON body.
-    func authorizedJSON(_ request: Request, context: BeckonRequestContext, permission: String) async throws
+    func authorizedJSON(_ request: Request, context: BeckonRequestContext, permission: APIPermission) async throws
         -> (key: APIKeyRecord, body: JSONValue)
     {
         let keyOutsideBody = request.headers[.authorization] != nil || request.uri.queryParameters["api_key"] != nil

@@ -10,8 +10,8 @@ extension BeckonAPI {
     /// Beckon's campaign endpoints (`/beckon/v1/campaigns…`) and Braze's `/campaigns/list`,
     /// `/campaigns/details` and `/campaigns/trigger/send`.
     func addCampaignRoutes(to router: Router<BeckonRequestContext>) {
-        let read = "beckon.campaigns.read"
-        let write = "beckon.campaigns.write"
+        let read = APIPermission.beckonCampaignsRead
+        let write = APIPermission.beckonCampaignsWrite
         router.post("/beckon/v1/campaigns") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: write)
             let campaign = try await withCampaignErrors { try await campaigns.store.create(workspaceID: key.workspaceID, body: body) }
@@ -81,7 +81,7 @@ extension BeckonAPI {
             return JSONResponse.make(Self.deliverySettingsJSON(settings))
         }
         router.get("/campaigns/list") { request, context -> Response in
-            let key = try await authenticator.authorize(request, context: context, permission: "campaigns.list")
+            let key = try await authenticator.authorize(request, context: context, permission: APIPermission.campaignsList)
             let page = try Self.intParameter(request, "page", default: 0, range: 0...1_000_000)
             let parameters = request.uri.queryParameters
             let direction = parameters["sort_direction"].map(String.init) ?? "asc"
@@ -103,7 +103,7 @@ extension BeckonAPI {
             ]))
         }
         router.get("/campaigns/data_series") { request, context -> Response in
-            let key = try await authenticator.authorize(request, context: context, permission: "campaigns.data_series")
+            let key = try await authenticator.authorize(request, context: context, permission: APIPermission.campaignsDataSeries)
             guard let id = request.uri.queryParameters["campaign_id"].map(String.init), !id.isEmpty else {
                 throw APIError.badRequest(["'campaign_id' is required"])
             }
@@ -147,7 +147,7 @@ extension BeckonAPI {
             return JSONResponse.make(.object(["message": .string("success"), "data": .array(data)]))
         }
         router.get("/campaigns/details") { request, context -> Response in
-            let key = try await authenticator.authorize(request, context: context, permission: "campaigns.details")
+            let key = try await authenticator.authorize(request, context: context, permission: APIPermission.campaignsDetails)
             guard let id = request.uri.queryParameters["campaign_id"].map(String.init), !id.isEmpty else {
                 throw APIError.badRequest(["'campaign_id' is required"])
             }
@@ -155,7 +155,7 @@ extension BeckonAPI {
             return JSONResponse.make(try Self.brazeDetails(campaign, channels: campaigns.channels))
         }
         router.post("/campaigns/trigger/send") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.send")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.campaignsTriggerSend)
             let idempotency = try Self.idempotencyRequest(request, workspaceID: key.workspaceID, endpoint: "/campaigns/trigger/send", body: body)
             if let replay = try await replay(idempotency) { return replay }
             return try await enqueueTrigger(body, workspaceID: key.workspaceID, at: clock.now(), idempotency: idempotency) { dispatchID in
@@ -163,7 +163,7 @@ extension BeckonAPI {
             }
         }
         router.post("/campaigns/trigger/schedule/create") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.schedule.create")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.campaignsTriggerScheduleCreate)
             let idempotency = try Self.idempotencyRequest(request, workspaceID: key.workspaceID, endpoint: "/campaigns/trigger/schedule/create", body: body)
             if let replay = try await replay(idempotency) { return replay }
             let at = try Self.scheduleTime(body, now: clock.now())
@@ -172,7 +172,7 @@ extension BeckonAPI {
             }
         }
         router.post("/campaigns/trigger/schedule/update") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.schedule.update")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.campaignsTriggerScheduleUpdate)
             guard let scheduleID = body["schedule_id"]?.stringValue, !scheduleID.isEmpty else {
                 throw APIError.badRequest(["schedule_id: is required"])
             }
@@ -188,7 +188,7 @@ extension BeckonAPI {
             return JSONResponse.make(.object(["message": .string("success")]))
         }
         router.post("/campaigns/trigger/schedule/delete") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "campaigns.trigger.schedule.delete")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.campaignsTriggerScheduleDelete)
             guard let scheduleID = body["schedule_id"]?.stringValue, !scheduleID.isEmpty else {
                 throw APIError.badRequest(["schedule_id: is required"])
             }
@@ -198,7 +198,7 @@ extension BeckonAPI {
             return JSONResponse.make(.object(["message": .string("success")]))
         }
         router.post("/messages/send") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "messages.send")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.messagesSend)
             let idempotency = try Self.idempotencyRequest(request, workspaceID: key.workspaceID, endpoint: "/messages/send", body: body)
             if let replay = try await replay(idempotency) { return replay }
             let (definition, recipients, campaignID, sendID) = try await Self.messagesSend(

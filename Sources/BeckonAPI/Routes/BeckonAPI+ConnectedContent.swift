@@ -8,7 +8,7 @@ import Hummingbird
 extension BeckonAPI {
     /// Connected Content credentials and settings, and the message activity log.
     func addConnectedContentRoutes(to router: Router<BeckonRequestContext>) {
-        let admin = "beckon.connected_content.admin"
+        let admin = APIPermission.beckonConnectedContentAdmin
         router.post("/beckon/v1/connected_content/credentials") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: admin)
             let (name, credential) = try Self.credential(from: body)
@@ -45,7 +45,7 @@ extension BeckonAPI {
             return JSONResponse.make(settingsJSON(updated))
         }
         router.get("/beckon/v1/activity_log") { request, context -> Response in
-            let key = try await authenticator.authorize(request, context: context, permission: "beckon.activity_log.read")
+            let key = try await authenticator.authorize(request, context: context, permission: APIPermission.beckonActivityLogRead)
             var query = ActivityLogQuery()
             let parameters = request.uri.queryParameters
             query.campaignID = parameters["campaign_id"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }

@@ -11,7 +11,7 @@ extension BeckonAPI {
     /// `user`, with extra context, and answers the output or structured errors.
     func addLiquidRoutes(to router: Router<BeckonRequestContext>) {
         router.post("/liquid/preview") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "beckon.liquid.preview")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.beckonLiquidPreview)
             guard let source = body["template"]?.stringValue else {
                 throw APIError.badRequest(["'template' is required and must be a string"])
             }

@@ -30,7 +30,7 @@ extension BeckonAPI {
 
     /// `/beckon/v1/segmentable_properties`: which event properties get per-value aggregates.
     func addSegmentablePropertyRoutes(to router: Router<BeckonRequestContext>) {
-        let permission = "beckon.workspace.admin"
+        let permission = APIPermission.beckonWorkspaceAdmin
         router.get("/beckon/v1/segmentable_properties") { request, context -> Response in
             let key = try await authenticator.authorize(request, context: context, permission: permission)
             let properties = try await users.segmentableProperties(workspaceID: key.workspaceID)

@@ -10,7 +10,7 @@ extension BeckonAPI {
     /// Beckon's own segment endpoints under `/beckon/v1/segments`.
     func addSegmentRoutes(to router: Router<BeckonRequestContext>) {
         router.get("/segments/list") { request, context -> Response in
-            let key = try await authenticator.authorize(request, context: context, permission: "segments.list")
+            let key = try await authenticator.authorize(request, context: context, permission: APIPermission.segmentsList)
             let page = try Self.intParameter(request, "page", default: 0, range: 0...1_000_000)
             let direction = request.uri.queryParameters["sort_direction"].map(String.init) ?? "asc"
             guard direction == "asc" || direction == "desc" else {
@@ -28,7 +28,7 @@ extension BeckonAPI {
             ]))
         }
         router.get("/segments/details") { request, context -> Response in
-            let key = try await authenticator.authorize(request, context: context, permission: "segments.details")
+            let key = try await authenticator.authorize(request, context: context, permission: APIPermission.segmentsDetails)
             let segment = try await withSegmentErrors { try await segments.segment(workspaceID: key.workspaceID, id: try Self.segmentID(request)) }
             return JSONResponse.make(.object([
                 "message": .string("success"),
@@ -40,7 +40,7 @@ extension BeckonAPI {
             ]))
         }
         router.get("/segments/data_series") { request, context -> Response in
-            let key = try await authenticator.authorize(request, context: context, permission: "segments.data_series")
+            let key = try await authenticator.authorize(request, context: context, permission: APIPermission.segmentsDataSeries)
             let id = try Self.segmentID(request)
             let endingAt = try Self.timeParameter(request, "ending_at")
             let startingAt = try Self.timeParameter(request, "starting_at")
@@ -65,8 +65,8 @@ extension BeckonAPI {
             ]))
         }
 
-        let read = "beckon.segments.read"
-        let write = "beckon.segments.write"
+        let read = APIPermission.beckonSegmentsRead
+        let write = APIPermission.beckonSegmentsWrite
         router.post("/beckon/v1/segments") { request, context -> Response in
             let (key, body) = try await authorizedJSON(request, context: context, permission: write)
             let fields = try Self.segmentFields(body)

@@ -11,7 +11,7 @@ extension BeckonAPI {
 
     func addUserRoutes(to router: Router<BeckonRequestContext>) {
         router.post("/users/track") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "users.track")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.usersTrack)
             let parsed: TrackRequest
             do {
                 parsed = try TrackRequest.parse(body, now: clock.now())
@@ -23,25 +23,25 @@ extension BeckonAPI {
             return Self.trackResponse(result, request: parsed)
         }
         router.post("/users/identify") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "users.identify")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.usersIdentify)
             let items = try Self.identifyItems(body)
             let result = try await users.identify(workspaceID: key.workspaceID, items: items)
             return Self.processedResponse(counter: "aliases_processed", result)
         }
         router.post("/users/alias/new") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "users.alias.new")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.usersAliasNew)
             let aliases = try Self.newAliases(body)
             let result = try await users.createAliases(workspaceID: key.workspaceID, aliases: aliases)
             return Self.processedResponse(counter: "aliases_processed", result)
         }
         router.post("/users/delete") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "users.delete")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.usersDelete)
             let items = try Self.deleteItems(body)
             let deleted = try await users.delete(workspaceID: key.workspaceID, items: items)
             return JSONResponse.make(.object(["message": .string("success"), "deleted": .int(Int64(deleted))]), status: .created)
         }
         router.post("/users/export/ids") { request, context -> Response in
-            let (key, body) = try await authorizedJSON(request, context: context, permission: "users.export.ids")
+            let (key, body) = try await authorizedJSON(request, context: context, permission: APIPermission.usersExportIds)
             let query = try Self.exportQuery(body)
             let result = try await users.export(workspaceID: key.workspaceID, query: query)
             var response: [String: JSONValue] = ["message": .string("success"), "users": .array(result.users)]

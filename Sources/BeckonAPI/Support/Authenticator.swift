@@ -28,7 +28,7 @@ public final class Authenticator: Sendable {
     /// - Throws: `APIError` 401 for a missing, unknown, revoked or IP-refused key; 403 when it
     ///   lacks `permission`.
     public func authorize(
-        _ request: Request, context: BeckonRequestContext, permission: String, body: JSONValue? = nil
+        _ request: Request, context: BeckonRequestContext, permission: APIPermission, body: JSONValue? = nil
     ) async throws -> APIKeyRecord {
         guard let key = presentedKey(request, body: body) else {
             throw APIError.unauthorized("no API key: send 'Authorization: Bearer YOUR-REST-API-KEY'")
@@ -41,8 +41,8 @@ public final class Authenticator: Sendable {
                 throw APIError.unauthorized("this API key may not be used from \(context.remoteIP ?? "an unknown address")")
             }
         }
-        let adminCovers = permission.hasPrefix("beckon.") && record.permissions.contains("beckon.workspace.admin")
-        guard record.permissions.contains(permission) || adminCovers else {
+        let adminCovers = permission.isBeckonOwn && record.permissions.contains(APIPermission.beckonWorkspaceAdmin.name)
+        guard record.permissions.contains(permission.name) || adminCovers else {
             throw APIError.accessDenied("this API key does not have the '\(permission)' permission")
         }
         try await touch(record)

@@ -42,3 +42,44 @@ public enum Permission {
         return aliases[name]
     }
 }
+
+/// A permission an endpoint requires, named once here so a route cannot ask for one that does not
+/// exist (each is checked against Braze's list when first used); `name` is what API keys store.
+public struct APIPermission: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+
+    private init(checked name: String) {
+        precondition(Permission.canonical(name) == name, "unknown permission \(name)")
+        self.name = name
+    }
+
+    public var description: String { name }
+
+    /// Beckon's own endpoints are covered by `beckon.workspace.admin` too.
+    public var isBeckonOwn: Bool { name.hasPrefix("beckon.") }
+
+    public static let beckonActivityLogRead = APIPermission(checked: "beckon.activity_log.read")
+    public static let beckonCampaignsRead = APIPermission(checked: "beckon.campaigns.read")
+    public static let beckonCampaignsWrite = APIPermission(checked: "beckon.campaigns.write")
+    public static let beckonConnectedContentAdmin = APIPermission(checked: "beckon.connected_content.admin")
+    public static let beckonLiquidPreview = APIPermission(checked: "beckon.liquid.preview")
+    public static let beckonSegmentsRead = APIPermission(checked: "beckon.segments.read")
+    public static let beckonSegmentsWrite = APIPermission(checked: "beckon.segments.write")
+    public static let beckonWorkspaceAdmin = APIPermission(checked: "beckon.workspace.admin")
+    public static let campaignsDataSeries = APIPermission(checked: "campaigns.data_series")
+    public static let campaignsDetails = APIPermission(checked: "campaigns.details")
+    public static let campaignsList = APIPermission(checked: "campaigns.list")
+    public static let campaignsTriggerScheduleCreate = APIPermission(checked: "campaigns.trigger.schedule.create")
+    public static let campaignsTriggerScheduleDelete = APIPermission(checked: "campaigns.trigger.schedule.delete")
+    public static let campaignsTriggerScheduleUpdate = APIPermission(checked: "campaigns.trigger.schedule.update")
+    public static let campaignsTriggerSend = APIPermission(checked: "campaigns.trigger.send")
+    public static let messagesSend = APIPermission(checked: "messages.send")
+    public static let segmentsDataSeries = APIPermission(checked: "segments.data_series")
+    public static let segmentsDetails = APIPermission(checked: "segments.details")
+    public static let segmentsList = APIPermission(checked: "segments.list")
+    public static let usersAliasNew = APIPermission(checked: "users.alias.new")
+    public static let usersDelete = APIPermission(checked: "users.delete")
+    public static let usersExportIds = APIPermission(checked: "users.export.ids")
+    public static let usersIdentify = APIPermission(checked: "users.identify")
+    public static let usersTrack = APIPermission(checked: "users.track")
+}
