@@ -169,3 +169,44 @@ struct MultiNodeTests {
         }
     }
 }
+
+/// SIGTERM in the middle of a send: the server stops claiming, finishes what it claimed, and exits
+/// in time; the rest goes out after the restart, each user once per key.
+@Suite("graceful shutdown", .serialized)
+struct GracefulShutdownTests {
+    @Test("SIGTERM mid-send drains within the bound and loses nothing")
+    func drainsOnTerminate() async throws {
+        let directory = try ServerProcessTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let receiver = TimedReceiver()
+        let users = 3_000
+        try await LocalHTTPServer.run(receiver.router()) { port in
+            let environment = ["BECKON_ALLOW_HOSTS": "127.0.0.1:\(port)", "BECKON_NODE_ID": "drain-node"]
+            var server = try ServerProcessTests.Server(dataDirectory: directory, adminKey: MultiNodeTests.adminKey, extraEnvironment: environment)
+            try await server.waitUntilReady()
+            try await MultiNodeTests.track(server, users: 0..<users)
+            let id = try await MultiNodeTests.createCampaign(server, #"""
+                {"name": "Drain", "delivery": {"type": "api_triggered"},
+                 "messages": {"webhook": {"url": "http://127.0.0.1:\#(port)/hook", "body": "{\"to\": \"{{${user_id}}}\"}"}}}
+                """#)
+            let (triggered, _) = try await server.request(
+                "POST", "/campaigns/trigger/send", key: MultiNodeTests.adminKey, body: #"{"campaign_id": "\#(id)", "broadcast": true}"#)
+            #expect(triggered == 201)
+            for _ in 0..<1_000 where receiver.keys.count < users / 10 { try await Task.sleep(for: .milliseconds(10)) }
+            let stopping = ContinuousClock.now
+            server.terminate()
+            let took = ContinuousClock.now - stopping
+            #expect(took < .seconds(35), "graceful shutdown took \(took)")
+            #expect(server.process.terminationStatus == 0, "exit status \(server.process.terminationStatus)")
+            let sentBeforeStop = receiver.distinctUsers
+
+            server = try ServerProcessTests.Server(dataDirectory: directory, adminKey: MultiNodeTests.adminKey, extraEnvironment: environment)
+            defer { server.terminate() }
+            try await server.waitUntilReady()
+            for _ in 0..<1_500 where receiver.distinctUsers < users { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(receiver.distinctUsers == users, "\(sentBeforeStop) before the stop, \(receiver.distinctUsers) in all")
+            #expect(receiver.keys.count == users, "one message id per user")
+            #expect(receiver.keys.values.allSatisfy { $0.count == 1 }, "a drained stop re-sends nothing")
+        }
+    }
+}
