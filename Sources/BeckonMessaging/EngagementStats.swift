@@ -25,19 +25,21 @@ extension SendQueue {
             for row in try connection.query(
                 """
                 SELECT (time + ?) / 86400000, type, variant, COUNT(*) FROM engagement_events
-                WHERE campaign_id = ? AND time >= ? AND time <= ? AND type IN ('send', 'failure') GROUP BY 1, 2, 3
+                WHERE campaign_id = ? AND time >= ? AND time <= ? AND type IN ('delivery', 'failure') GROUP BY 1, 2, 3
                 """, [offset] + range)
             {
+                // A settled message is one row: delivered or failed, both sent.
                 let day = row[0].int ?? 0
                 var stats = days[day] ?? DailyStats(day: day)
                 let count = Int(row[3].int ?? 0)
-                if row[1].string == "send" { stats.sent[row[2].string ?? "", default: 0] += count } else { stats.errors[row[2].string ?? "", default: 0] += count }
+                stats.sent[row[2].string ?? "", default: 0] += count
+                if row[1].string == "failure" { stats.errors[row[2].string ?? "", default: 0] += count }
                 days[day] = stats
             }
             for row in try connection.query(
                 """
                 SELECT (time + ?) / 86400000, COUNT(DISTINCT user_id) FROM engagement_events
-                WHERE campaign_id = ? AND time >= ? AND time <= ? AND type = 'send' GROUP BY 1
+                WHERE campaign_id = ? AND time >= ? AND time <= ? AND type IN ('delivery', 'failure') GROUP BY 1
                 """, [offset] + range)
             {
                 let day = row[0].int ?? 0

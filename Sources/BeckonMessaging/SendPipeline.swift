@@ -17,6 +17,10 @@ public struct SendPipelineConfiguration: Sendable {
     public var batchSize = 2_000
     /// Users added to the queue per dispatch per round.
     public var expansionPageSize = 2_000
+    /// Queued messages a campaign may have before its audience is read further: expansion keeps
+    /// about this far ahead of delivery, so the queue (and the pages a settle rewrites) stays
+    /// small and the audience is read close to send time.
+    public var expansionLookAhead = 20_000
     /// Messages rendered and sent at once.
     public var concurrency = 64
     /// Deliveries of one campaign in flight at once (so a big send cannot open more connections
@@ -159,22 +163,50 @@ public final class SendPipeline: Service, Sendable {
     /// (for tests and the benchmark, with the clock held still).
     public func drain() async throws {
         while true {
+            let deliveryDone = StopFlag()
+            // Control rounds go on while messages are being sent (expansion waits for the queue
+            // to shrink below its look-ahead), then stop once one finds nothing to do.
             async let controlled: Bool = {
                 var worked = false
-                while try await self.controlRound() { worked = true }
-                return worked
+                while true {
+                    if try await self.controlRound() {
+                        worked = true
+                    } else {
+                        // Idle for up to 50 ms, checking every 5 ms whether delivery is done.
+                        for _ in 0..<10 where !deliveryDone.isSet { try await Task.sleep(for: .milliseconds(5)) }
+                        if deliveryDone.isSet { return worked }
+                    }
+                }
             }()
-            let sent = try await deliverAvailable(stopping: StopFlag())
+            let sent: Int
+            do {
+                sent = try await deliverAvailable(stopping: StopFlag())
+                deliveryDone.set()
+            } catch {
+                deliveryDone.set()
+                _ = try? await controlled
+                throw error
+            }
             if try await !controlled, sent == 0 { return }
         }
     }
 
     // MARK: Expansion
 
+    /// Adds a page of each pending dispatch whose campaign is not already `expansionLookAhead`
+    /// messages ahead of delivery. Returns how many dispatches it expanded.
     private func expandDispatches() async throws -> Int {
-        let dispatches = try await queue.pendingDispatches(limit: 20)
-        for dispatch in dispatches { try await expand(dispatch) }
-        return dispatches.count
+        var expanded = 0
+        for dispatch in try await queue.pendingDispatches(limit: 20) {
+            if let campaignID = dispatch.campaignID,
+                try await queue.queuedCount(campaignID: campaignID, limit: configuration.expansionLookAhead) >= configuration.expansionLookAhead
+            {
+                continue
+            }
+            try await expand(dispatch)
+            expanded += 1
+        }
+        return expanded
     }
 
     private func expand(_ dispatch: Dispatch) async throws {

@@ -407,12 +407,12 @@ public final class SendQueue: Sendable {
             switch result.outcome {
             case .delivered(let detail):
                 change = Change(state: .delivered, attempts: result.message.attempts, notBefore: nil, error: nil)
-                types = [("send", nil), ("delivery", detail)]
+                types = [("delivery", detail)]
             case .retry(let at, let reason):
                 change = Change(state: .queued, attempts: result.message.attempts, notBefore: at, error: reason)
             case .failed(let reason, _, _):
                 change = Change(state: .failed, attempts: result.message.attempts, notBefore: nil, error: reason)
-                types = [("send", nil), ("failure", reason)]
+                types = [("failure", reason)]
             case .aborted(let reason):
                 change = Change(state: .aborted, attempts: result.message.attempts, notBefore: nil, error: reason)
                 types = [("abort", reason)]
@@ -486,11 +486,25 @@ public final class SendQueue: Sendable {
         return settled
     }
 
-    /// Engagement events of a campaign by type (`send`, `delivery`, `failure`, `abort`, `skip`, `control`, `conversion`).
+    /// Engagement events of a campaign by type (`delivery`, `failure`, `abort`, `skip`, `control`,
+    /// `conversion`) and `send`: every message handed to its channel, delivered or failed (one row
+    /// per settled message stands for both its send and its outcome).
     public func engagementCounts(campaignID: String) async throws -> [String: Int] {
         try await database.read { connection in
             let rows = try connection.query("SELECT type, COUNT(*) FROM engagement_events WHERE campaign_id = ? GROUP BY type", [.text(campaignID)])
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0].string ?? "", Int($0[1].int ?? 0)) })
+            var counts = Dictionary(uniqueKeysWithValues: rows.map { ($0[0].string ?? "", Int($0[1].int ?? 0)) })
+            let sent = (counts["delivery"] ?? 0) + (counts["failure"] ?? 0)
+            if sent > 0 { counts["send"] = sent }
+            return counts
+        }
+    }
+
+    /// Queued messages of a campaign, counted up to `limit` (the expansion's look-ahead).
+    public func queuedCount(campaignID: String, limit: Int) async throws -> Int {
+        try await database.read { connection in
+            Int(try connection.first(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE campaign_id = ? AND state = ? LIMIT ?) AS ahead",
+                [.text(campaignID), MessageState.queued.sql, .integer(Int64(limit))])?[0].int ?? 0)
         }
     }
 

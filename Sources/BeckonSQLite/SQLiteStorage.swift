@@ -35,19 +35,33 @@ public final class SQLiteStorage: SQLDatabase {
         SQLiteStorage(writer: try DatabaseQueue(configuration: configuration(synchronous: .normal)))
     }
 
-    /// Connection settings: durability, a 10 s busy timeout, a 64 MB cache and the `REGEXP`
-    /// operator (case-insensitive, as Braze's segment regexes are).
+    /// Connection settings: durability, a 10 s busy timeout, page caches (64 MB for the one
+    /// writer, whose cache stays valid; 8 MB for each reader, whose cache is dropped whenever
+    /// the database changed, so memory stays flat however large the database grows) and the
+    /// `REGEXP` operator (case-insensitive, as Braze's segment regexes are).
     private static func configuration(synchronous: Synchronous) -> Configuration {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.maximumReaderCount = 4
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA cache_size = \(db.configuration.readonly ? -8_192 : -65_536)")
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = \(walCheckpointPages)")
+                // Statement journals (the undo of one statement inside a transaction, as large as
+                // what it changes) stay in memory instead of temporary files written and deleted
+                // per statement; the writer's statements are bounded by the send pipeline's batches.
+                try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            }
             db.add(function: regexp)
         }
         return configuration
     }
+
+    /// Pages the write-ahead log may hold before they are copied into the database file (40 MB):
+    /// a page changed several times in that window (a message row when it is queued and again
+    /// when it settles, the last page of an index) is written to the file once.
+    static let walCheckpointPages = 10_000
 
     private static let regexp = DatabaseFunction("regexp", argumentCount: 2, pure: true) { values in
         guard let pattern = String.fromDatabaseValue(values[0]), let text = String.fromDatabaseValue(values[1]) else {

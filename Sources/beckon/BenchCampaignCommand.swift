@@ -89,6 +89,9 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         _ = try await campaigns.store.launch(workspaceID: workspace.id, id: campaign.id)
         let sendStart = ContinuousClock.now
         let writtenBefore = Self.bytesWritten()
+        let cpuBefore = Self.cpuSeconds()
+        // Peak memory of the send alone: the kernel's high-water mark starts again here.
+        let peakReset = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
         try await campaigns.queue.enqueue(NewDispatch(
             id: DispatchID.random(), workspaceID: workspace.id, campaignID: campaign.id, kind: .apiTriggered, definition: campaign.definition,
             triggerProperties: .object([:]), recipients: nil, scheduledAt: BrazeTime.epochMilliseconds(clock.now())))
@@ -101,13 +104,19 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         }
         let seconds = Self.seconds(since: sendStart)
         let written = Self.bytesWritten() - writtenBefore
+        let cpu = Self.cpuSeconds() - cpuBefore
         let counts = try await campaigns.queue.messageCounts(campaignID: campaign.id)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
+        let processPeakMB = (Double(usage.ru_maxrss) / 1024).rounded()
         print(CommandJSON.text([
             "phase": "send", "users": .int(users), "delivered": .int(counts["delivered"] ?? 0), "received": .int(received.count),
             "seconds": .double(seconds), "messages_per_second": .double((Double(received.count) / seconds).rounded()),
-            "peak_rss_mb": .double((Double(usage.ru_maxrss) / 1024).rounded()),
+            // The send's peak (loading the users comes before it); the process's peak beside it.
+            "peak_rss_mb": .double(peakReset ? Self.peakResidentMB() ?? processPeakMB : processPeakMB),
+            "process_peak_rss_mb": .double(processPeakMB),
+            // Both cores busy is 2 × seconds.
+            "cpu_seconds": .double((cpu * 100).rounded() / 100),
             "database": .string(databaseURL == nil ? "sqlite" : "postgres"),
             // This process's writes (SQLite's WAL and checkpoints); PostgreSQL's server writes are its own process's.
             "disk_bytes_per_message": .int(written / max(1, received.count)),
@@ -125,6 +134,24 @@ struct BenchCampaignCommand: AsyncParsableCommand {
             return Int(line.dropFirst("write_bytes:".count).trimmingCharacters(in: .whitespaces)) ?? 0
         }
         return 0
+    }
+
+    /// `VmHWM` of `/proc/self/status`: the peak resident memory since the last reset, in MB.
+    static func peakResidentMB() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kilobytes = line.dropFirst("VmHWM:".count).trimmingCharacters(in: .whitespaces).split(separator: " ").first.flatMap { Double($0) }
+            return kilobytes.map { ($0 / 1024).rounded() }
+        }
+        return nil
+    }
+
+    /// User and system CPU time of this process so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {

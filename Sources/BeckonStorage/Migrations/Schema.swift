@@ -285,6 +285,8 @@ public enum Schema {
             "DROP INDEX engagement_events_user",
             "DROP INDEX engagement_events_campaign",
             "CREATE INDEX engagement_events_campaign ON engagement_events (campaign_id, type, time)",
+            // One row per settled message: its `delivery` or `failure` row stands for the send too.
+            "DELETE FROM engagement_events WHERE type = 'send'",
             // Users who already got (or are about to get) an action-based campaign stay entered.
             """
             INSERT INTO campaign_entries (campaign_id, user_id, entered_at, dispatch_id)
