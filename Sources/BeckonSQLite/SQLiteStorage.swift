@@ -36,7 +36,7 @@ public final class SQLiteStorage: SQLDatabase {
     }
 
     /// Connection settings: durability, a 10 s busy timeout, page caches (64 MB for the one
-    /// writer, whose cache stays valid; 8 MB for each reader, whose cache is dropped whenever
+    /// writer, whose cache stays valid; 2 MB for each reader, whose cache is dropped whenever
     /// the database changed, so memory stays flat however large the database grows) and the
     /// `REGEXP` operator (case-insensitive, as Braze's segment regexes are).
     private static func configuration(synchronous: Synchronous) -> Configuration {
@@ -45,7 +45,7 @@ public final class SQLiteStorage: SQLDatabase {
         configuration.maximumReaderCount = 4
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
-            try db.execute(sql: "PRAGMA cache_size = \(db.configuration.readonly ? -8_192 : -65_536)")
+            try db.execute(sql: "PRAGMA cache_size = \(db.configuration.readonly ? -2_048 : -65_536)")
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = \(walCheckpointPages)")
                 // Statement journals (the undo of one statement inside a transaction, as large as

@@ -88,6 +88,8 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         ]))
         _ = try await campaigns.store.launch(workspaceID: workspace.id, id: campaign.id)
         let sendStart = ContinuousClock.now
+        sync()
+        let deviceWrittenBefore = Self.deviceBytesWritten()
         let writtenBefore = Self.bytesWritten()
         let cpuBefore = Self.cpuSeconds()
         // Peak memory of the send alone: the kernel's high-water mark starts again here.
@@ -104,6 +106,8 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         }
         let seconds = Self.seconds(since: sendStart)
         let written = Self.bytesWritten() - writtenBefore
+        sync()
+        let deviceWritten = Self.deviceBytesWritten() - deviceWrittenBefore
         let cpu = Self.cpuSeconds() - cpuBefore
         let counts = try await campaigns.queue.messageCounts(campaignID: campaign.id)
         var usage = rusage()
@@ -120,6 +124,9 @@ struct BenchCampaignCommand: AsyncParsableCommand {
             "database": .string(databaseURL == nil ? "sqlite" : "postgres"),
             // This process's writes (SQLite's WAL and checkpoints); PostgreSQL's server writes are its own process's.
             "disk_bytes_per_message": .int(written / max(1, received.count)),
+            // Everything the machine's disks took during the send (after `sync`): PostgreSQL's
+            // server processes too, and anything else running.
+            "device_bytes_per_message": .int(deviceWritten / max(1, received.count)),
         ]))
         try await connectedContent.service.shutdown()
         try await server.stop()
@@ -134,6 +141,16 @@ struct BenchCampaignCommand: AsyncParsableCommand {
             return Int(line.dropFirst("write_bytes:".count).trimmingCharacters(in: .whitespaces)) ?? 0
         }
         return 0
+    }
+
+    /// Bytes written to the machine's block devices so far (`/sys/block/*/stat`, sectors of 512 bytes).
+    static func deviceBytesWritten() -> Int {
+        let devices = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/block")) ?? []
+        return devices.reduce(0) { total, device in
+            guard let text = try? String(contentsOfFile: "/sys/block/\(device)/stat", encoding: .utf8) else { return total }
+            let fields = text.split(separator: " ")
+            return total + (fields.count > 6 ? (Int(fields[6]) ?? 0) * 512 : 0)
+        }
     }
 
     /// `VmHWM` of `/proc/self/status`: the peak resident memory since the last reset, in MB.
