@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // The template language: Foundation only.
@@ -85,6 +86,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -101,7 +103,11 @@ let package = Package(
         // One adapter per channel behind `MessageChannel`, with one outcome model.
         .target(
             name: "BeckonChannels",
-            dependencies: ["BeckonCore", "BeckonOutboundHTTP", "Liquid"],
+            dependencies: [
+                "BeckonCore", "BeckonOutboundHTTP", "Liquid",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Campaigns (journeys next): dispatches, scheduler, trigger outbox, eligibility, variants,
@@ -175,6 +181,15 @@ let package = Package(
             name: "LiquidTests",
             dependencies: ["Liquid"],
             resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BeckonChannelsTests",
+            dependencies: [
+                "BeckonChannels", "BeckonCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

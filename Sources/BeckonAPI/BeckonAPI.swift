@@ -58,6 +58,7 @@ public struct BeckonAPI: Sendable {
         addLiquidRoutes(to: router)
         addConnectedContentRoutes(to: router)
         addCampaignRoutes(to: router)
+        addPushRoutes(to: router)
         return router
     }
 

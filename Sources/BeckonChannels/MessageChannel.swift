@@ -19,6 +19,14 @@ public protocol MessageChannel: Sendable {
     /// Hands a rendered message to the provider. `recipient.messageID` is the idempotency key:
     /// the same message id is sent on every attempt.
     func send(_ message: RenderedMessage, to recipient: Recipient) async -> ChannelOutcome
+
+    /// The users this message can reach at all (push: a valid token on one of its platforms),
+    /// applied when the audience is expanded; `nil` for everyone.
+    func reachability(_ message: JSONValue) -> SegmentFilter?
+
+    /// Deliveries of one campaign on this channel in flight at once (HTTP/1.1 vendors: their
+    /// connection limit; HTTP/2 providers: the streams multiplexed on one connection).
+    var concurrencyPerCampaign: Int { get }
 }
 
 /// A channel message with its templates parsed, rendered once per recipient.
@@ -71,11 +79,25 @@ public struct Recipient: Sendable {
     /// The durable message id: the provider's idempotency key on every attempt.
     public let messageID: String
     public let userID: Int64
+    /// This delivery's attempt, from 1 (channels that fan out look up what earlier attempts reached).
+    public let attempt: Int
+    public let campaignID: String?
+    public let dispatchID: String
+    public let variant: String
+    public let externalID: String?
 
-    public init(workspaceID: Int64, messageID: String, userID: Int64) {
+    public init(
+        workspaceID: Int64, messageID: String, userID: Int64, attempt: Int = 1, campaignID: String? = nil, dispatchID: String = "",
+        variant: String = "", externalID: String? = nil
+    ) {
         self.workspaceID = workspaceID
         self.messageID = messageID
         self.userID = userID
+        self.attempt = attempt
+        self.campaignID = campaignID
+        self.dispatchID = dispatchID
+        self.variant = variant
+        self.externalID = externalID
     }
 }
 
@@ -89,7 +111,8 @@ public enum ChannelOutcome: Sendable, Hashable {
     case rejected(reason: String, status: Int?)
     /// Throttled or provider trouble: retried with backoff, not before `after` seconds when given.
     case retryable(reason: String, after: Int?, status: Int?)
-    /// Our credentials, keys or destination settings are wrong: fails, needs an operator.
+    /// Our credentials, keys or provider settings are wrong: the channel is paused for the
+    /// workspace and the message waits (not an attempt) until an operator fixes them.
     case configError(reason: String)
 }
 

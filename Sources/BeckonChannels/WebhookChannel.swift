@@ -15,17 +15,25 @@ public struct WebhookChannel: MessageChannel {
     private let outbound: OutboundHTTPClient
     private let allowlist: @Sendable (Int64) async throws -> HostAllowlist
     private let timeoutMilliseconds: Int
+    public let concurrencyPerCampaign: Int
 
     /// - Parameters:
     ///   - allowlist: the hosts a workspace allowlisted (beyond the server's).
     ///   - timeoutMilliseconds: the longest a request may take before it is retried.
+    ///   - concurrencyPerCampaign: requests of one campaign in flight at once (so a big send
+    ///     cannot open more connections to a vendor than it allows).
     public init(
-        outbound: OutboundHTTPClient, allowlist: @escaping @Sendable (Int64) async throws -> HostAllowlist, timeoutMilliseconds: Int = 10_000
+        outbound: OutboundHTTPClient, allowlist: @escaping @Sendable (Int64) async throws -> HostAllowlist, timeoutMilliseconds: Int = 10_000,
+        concurrencyPerCampaign: Int = 32
     ) {
         self.outbound = outbound
         self.allowlist = allowlist
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.concurrencyPerCampaign = concurrencyPerCampaign
     }
+
+    /// Webhooks reach every user of the audience.
+    public func reachability(_ message: JSONValue) -> SegmentFilter? { nil }
 
     /// A webhook message: `{"url", "method", "headers", "body", "ad_text_field"}`.
     struct Message {
@@ -122,7 +130,8 @@ public struct WebhookChannel: MessageChannel {
         } catch {
             switch error.kind {
             case .timeout, .network: return .retryable(reason: error.reason, after: nil, status: nil)
-            case .blocked: return .configError(reason: error.reason)
+            // The URL is the campaign's (a template): a refused destination fails this message.
+            case .blocked: return .rejected(reason: error.reason, status: nil)
             default: return .rejected(reason: error.reason, status: error.status)
             }
         }

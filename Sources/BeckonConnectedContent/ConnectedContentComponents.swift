@@ -14,6 +14,8 @@ public struct ConnectedContentComponents: Sendable {
     public let serverAllowlist: HostAllowlist
     /// The HTTP client Connected Content calls with, shared with the channels.
     public let outbound: OutboundHTTPClient
+    /// The box sealing stored secrets (Connected Content and push credentials).
+    public let secrets: SecretBox
 
     public init(
         database: any SQLDatabase, secrets: SecretBox, clock: any BeckonClock, configuration: ConnectedContentConfiguration, logger: Logger
@@ -22,7 +24,8 @@ public struct ConnectedContentComponents: Sendable {
         settings = ConnectedContentSettingsStore(database: database, clock: clock)
         activityLog = ActivityLogStore(database: database)
         serverAllowlist = configuration.allowedHosts
-        let outbound = OutboundHTTPClient(serverAllowlist: configuration.allowedHosts)
+        self.secrets = secrets
+        let outbound = OutboundHTTPClient(serverAllowlist: configuration.allowedHosts, extraTrustRoots: configuration.extraTrustRoots)
         self.outbound = outbound
         service = ConnectedContentService(
             configuration: configuration, clock: clock, settings: settings, credentials: credentials, activityLog: activityLog,

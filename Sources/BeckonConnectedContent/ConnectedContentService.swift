@@ -21,6 +21,8 @@ public struct ConnectedContentConfiguration: Sendable {
     public var retryBaseDelay: Duration = .milliseconds(250)
     /// Settings for workspaces that saved none, and for the CLI.
     public var defaultSettings = ConnectedContentSettings()
+    /// CA certificates the outbound client trusts beside the system roots (`--extra-ca-file`).
+    public var extraTrustRoots = ExtraTrustRoots.none
 
     public init() {}
 }

@@ -1,21 +1,17 @@
 import Synchronization
 
-/// Bounds how many webhook requests of one campaign are in flight at once, so a big send cannot
-/// open more connections to a vendor than it allows; waiters are served in arrival order.
+/// Bounds how many deliveries of one campaign on one channel are in flight at once (the limit is
+/// the channel's `concurrencyPerCampaign`); waiters are served in arrival order.
 final class CampaignConcurrency: Sendable {
     private struct Slot {
         var active = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let limit: Int
     private let slots = Mutex<[String: Slot]>([:])
 
-    init(limit: Int) {
-        self.limit = max(1, limit)
-    }
-
-    func acquire(_ key: String) async {
+    func acquire(_ key: String, limit: Int) async {
+        let limit = max(1, limit)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let admitted = slots.withLock { slots -> Bool in
                 var slot = slots[key] ?? Slot()

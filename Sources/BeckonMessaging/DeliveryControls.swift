@@ -27,11 +27,11 @@ struct DeliveryControls: Sendable {
             guard let start = DeliverySettings.minutes(quiet.start), let end = DeliverySettings.minutes(quiet.end) else {
                 return .retry(
                     at: BrazeTime.epochMilliseconds(now) + Self.retryWhenUnknownMilliseconds,
-                    reason: "quiet hours '\(quiet.start)'–'\(quiet.end)' cannot be read; held until they are fixed")
+                    reason: "quiet hours '\(quiet.start)'–'\(quiet.end)' cannot be read; held until they are fixed", countsAsAttempt: false)
             }
             if inside(start, end) {
                 if quiet.action == "skip" { return .skipped(reason: "quiet hours \(quiet.start)–\(quiet.end) in \(zone.identifier)") }
-                return .retry(at: next(end), reason: "held for quiet hours until \(quiet.end) \(zone.identifier)")
+                return .retry(at: next(end), reason: "held for quiet hours until \(quiet.end) \(zone.identifier)", countsAsAttempt: false)
             }
         }
         if definition.advertising, inside(21 * 60, 8 * 60) {
@@ -40,7 +40,7 @@ struct DeliveryControls: Sendable {
                 $0["subscription_group_id"]?.stringValue == group && $0["subscription_state"]?.stringValue == "subscribed"
             }
             if !consented {
-                return .retry(at: next(8 * 60), reason: "advertising is not sent 21:00–08:00 without night-time consent; held until 08:00 \(zone.identifier)")
+                return .retry(at: next(8 * 60), reason: "advertising is not sent 21:00–08:00 without night-time consent; held until 08:00 \(zone.identifier)", countsAsAttempt: false)
             }
         }
         if definition.frequencyCapped {
@@ -52,7 +52,7 @@ struct DeliveryControls: Sendable {
                 } catch {
                     return .retry(
                         at: BrazeTime.epochMilliseconds(now) + Self.retryWhenUnknownMilliseconds,
-                        reason: "frequency cap could not be counted (\(error)); held, not sent")
+                        reason: "frequency cap could not be counted (\(error)); held, not sent", countsAsAttempt: false)
                 }
                 if count >= cap.max {
                     return .skipped(reason: "frequency cap: at most \(cap.max) \(cap.channel == "any" ? "messages" : cap.channel + " messages") per \(cap.days) days")

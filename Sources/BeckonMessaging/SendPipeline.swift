@@ -23,9 +23,6 @@ public struct SendPipelineConfiguration: Sendable {
     public var expansionLookAhead = 20_000
     /// Messages rendered and sent at once.
     public var concurrency = 64
-    /// Deliveries of one campaign in flight at once (so a big send cannot open more connections
-    /// to a vendor than it allows).
-    public var concurrencyPerCampaign = 32
     /// Sent messages recorded per transaction: bigger groups write fewer pages per message. A crash
     /// re-sends (under the same message ids) at most the batch in flight either way.
     public var settleGroupSize = 250
@@ -33,6 +30,9 @@ public struct SendPipelineConfiguration: Sendable {
     public var maxAttempts = 5
     /// The wait before the second attempt; it doubles for each further attempt (at most 5 minutes).
     public var retryBaseMilliseconds: Int64 = 2_000
+    /// How long a message waits before it is tried again while its channel is paused by a
+    /// configuration error (bad key, wrong topic); it does not use up an attempt.
+    public var configErrorWaitMilliseconds: Int64 = 60_000
     /// How long an idle pipeline sleeps between rounds.
     public var pollInterval: Duration = .milliseconds(200)
     /// On graceful shutdown: how long the in-flight batch may take to finish before it is cancelled
@@ -79,7 +79,7 @@ public final class SendPipeline: Service, Sendable {
         self.activityLog = activityLog
         self.deliverySettings = deliverySettings
         self.channels = channels
-        campaignConcurrency = CampaignConcurrency(limit: configuration.concurrencyPerCampaign)
+        campaignConcurrency = CampaignConcurrency()
         controls = DeliveryControls(queue: queue)
         self.clock = clock
         self.configuration = configuration
@@ -265,6 +265,17 @@ public final class SendPipeline: Service, Sendable {
             wallClock = LocalTime.format(dispatch.scheduledAt + 14 * 3_600_000)
             userZones = try await users.timeZones(ids: page)
         }
+        // Channels that cannot reach everyone (push needs a valid token): who of this page they reach.
+        var reachable: [String: Set<Int64>] = [:]
+        for variant in definition.variants where !page.isEmpty {
+            for (name, message) in variant.messages {
+                guard let channel = channels[name], let filter = channel.reachability(message) else { continue }
+                let members = try await segments.memberIDs(
+                    workspaceID: dispatch.workspaceID, filter: filter, among: page, after: 0, limit: page.count)
+                reachable["\(variant.name)|\(name)"] = Set(members)
+            }
+        }
+        let firstVariant = definition.variants.first?.name ?? ""
         let campaignKey = dispatch.campaignID ?? dispatch.id
         var messages: [SendQueue.NewMessage] = []
         messages.reserveCapacity(page.count)
@@ -281,7 +292,7 @@ public final class SendPipeline: Service, Sendable {
             // The control group gets one settled row (on the campaign's first channel); a variant one message per channel.
             let channelNames = variant.map { name in definition.variants.first { $0.name == name }?.channels ?? [] }
                 ?? Array(definition.variants.first?.channels.prefix(1) ?? [])
-            for channel in channelNames {
+            for channel in channelNames where reachable["\(variant ?? firstVariant)|\(channel)"]?.contains(userID) ?? true {
                 messages.append(SendQueue.NewMessage(
                     userID: userID, channel: channel, variant: variant ?? "control", notBefore: notBefore, triggerProperties: triggerProperties,
                     isControl: variant == nil, capped: definition.frequencyCapped))
@@ -549,10 +560,12 @@ public final class SendPipeline: Service, Sendable {
         } catch {
             return .failed(reason: "render error: \(error)", status: nil, logType: "render_error")
         }
-        let slot = message.campaignID ?? message.dispatchID
-        await campaignConcurrency.acquire(slot)
+        let slot = (message.campaignID ?? message.dispatchID) + "|" + message.channel
+        await campaignConcurrency.acquire(slot, limit: channel.concurrencyPerCampaign)
         defer { campaignConcurrency.release(slot) }
-        let outcome = await channel.send(rendered, to: Recipient(workspaceID: message.workspaceID, messageID: message.id, userID: message.userID))
+        let outcome = await channel.send(rendered, to: Recipient(
+            workspaceID: message.workspaceID, messageID: message.id, userID: message.userID, attempt: message.attempts,
+            campaignID: message.campaignID, dispatchID: message.dispatchID, variant: message.variant, externalID: profile["external_id"]?.stringValue))
         switch outcome {
         case .accepted(let detail):
             return .delivered(detail: detail)
@@ -563,7 +576,10 @@ public final class SendPipeline: Service, Sendable {
         case .invalidAddress(let reason):
             return .failed(reason: reason, status: nil, logType: "\(message.channel)_invalid_address")
         case .configError(let reason):
-            return .failed(reason: reason, status: nil, logType: "\(message.channel)_config_error")
+            // The channel is paused for the workspace: the message waits without using an attempt.
+            return .retry(
+                at: BrazeTime.epochMilliseconds(clock.now()) + configuration.configErrorWaitMilliseconds,
+                reason: "waiting for the \(message.channel) configuration: \(reason)", countsAsAttempt: false)
         }
     }
 
@@ -582,7 +598,7 @@ public final class SendPipeline: Service, Sendable {
         }
         let backoff = min(configuration.retryBaseMilliseconds << Int64(message.attempts - 1), 300_000)
         let delay = max(backoff, Int64(afterSeconds ?? 0) * 1_000)
-        return .retry(at: BrazeTime.epochMilliseconds(clock.now()) + delay, reason: reason)
+        return .retry(at: BrazeTime.epochMilliseconds(clock.now()) + delay, reason: reason, countsAsAttempt: true)
     }
 
     private func recordActivity(_ workspaceID: Int64, type: String, campaignID: String?, reason: String) async throws {

@@ -37,8 +37,8 @@ public struct QueuedMessage: Sendable {
 /// What happened to a message taken from the queue.
 public enum MessageOutcome: Sendable {
     case delivered(detail: String)
-    /// Try again at `at` (epoch ms).
-    case retry(at: Int64, reason: String)
+    /// Try again at `at` (epoch ms); holds (quiet hours, a paused channel) do not use up an attempt.
+    case retry(at: Int64, reason: String, countsAsAttempt: Bool)
     case failed(reason: String, status: Int?, logType: String)
     case aborted(reason: String)
     /// Not sent by rule (frequency cap, quiet hours); logged, never retried.
@@ -408,8 +408,9 @@ public final class SendQueue: Sendable {
             case .delivered(let detail):
                 change = Change(state: .delivered, attempts: result.message.attempts, notBefore: nil, error: nil)
                 types = [("delivery", detail)]
-            case .retry(let at, let reason):
-                change = Change(state: .queued, attempts: result.message.attempts, notBefore: at, error: reason)
+            case .retry(let at, let reason, let countsAsAttempt):
+                change = Change(
+                    state: .queued, attempts: countsAsAttempt ? result.message.attempts : result.message.attempts - 1, notBefore: at, error: reason)
             case .failed(let reason, _, _):
                 change = Change(state: .failed, attempts: result.message.attempts, notBefore: nil, error: reason)
                 types = [("failure", reason)]

@@ -1,19 +1,28 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// An outbound request ready to send: URL encoded and checked, headers final.
 public struct OutboundRequest: Sendable {
     public let url: OutboundURL
     public let method: String
     public let headers: [(String, String)]
-    public let body: String?
+    public let body: [UInt8]?
 
     public init(url: OutboundURL, method: String, headers: [(String, String)], body: String?) {
         self.url = url
         self.method = method
         self.headers = headers
-        self.body = body
+        self.body = body.map { Array($0.utf8) }
+    }
+
+    /// A request with a binary body (Web Push's encrypted payload).
+    public init(url: OutboundURL, method: String, headers: [(String, String)], bytes: [UInt8]) {
+        self.url = url
+        self.method = method
+        self.headers = headers
+        self.body = bytes
     }
 }
 
@@ -26,6 +35,30 @@ public struct OutboundResponse: Sendable {
     public let retryAfter: String?
 }
 
+/// CA certificates trusted beside the system roots (`--extra-ca-file`: a corporate proxy's CA,
+/// or a local test server's).
+public struct ExtraTrustRoots: Sendable {
+    let certificates: [NIOSSLCertificate]
+
+    public static let none = ExtraTrustRoots(certificates: [])
+
+    private init(certificates: [NIOSSLCertificate]) {
+        self.certificates = certificates
+    }
+
+    /// Reads the PEM certificates of a file, naming the file on failure.
+    public init(pemFile path: String) throws(OutboundFailure) {
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(path)
+        } catch {
+            throw OutboundFailure("cannot read the CA certificates in \(path): \(error)", kind: .invalidRequest)
+        }
+        guard !certificates.isEmpty else { throw OutboundFailure("\(path) holds no PEM certificate", kind: .invalidRequest) }
+        self.certificates = certificates
+    }
+}
+
 /// The one HTTP client Beckon calls the outside world with (Connected Content, webhooks, later
 /// push and exports): pooled keep-alive connections, no redirects, a response size cap, and the
 /// `NetworkPolicy` checked on every destination and again on every new connection's real peer.
@@ -33,12 +66,21 @@ public final class OutboundHTTPClient: Sendable {
     public let policy: NetworkPolicy
     private let client: HTTPClient
 
-    /// - Parameter connectionsPerHost: keep-alive HTTP/1.1 connections kept per destination.
-    public init(serverAllowlist: HostAllowlist, connectionsPerHost: Int = 32) {
+    /// - Parameters:
+    ///   - connectionsPerHost: keep-alive HTTP/1.1 connections kept per destination (HTTP/2
+    ///     destinations, such as APNs, multiplex their requests on one connection).
+    ///   - extraTrustRoots: PEM certificates trusted beside the system roots (`--extra-ca-file`:
+    ///     a corporate proxy's CA, or a local test server's).
+    public init(serverAllowlist: HostAllowlist, connectionsPerHost: Int = 32, extraTrustRoots: ExtraTrustRoots = .none) {
         let policy = NetworkPolicy(serverAllowlist: serverAllowlist)
         self.policy = policy
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), decompression: .disabled)
+        if !extraTrustRoots.certificates.isEmpty {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.certificates(extraTrustRoots.certificates)]
+            configuration.tlsConfiguration = tls
+        }
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
         configuration.http1_1ConnectionDebugInitializer = { policy.guardConnection($0) }
@@ -68,7 +110,7 @@ public final class OutboundHTTPClient: Sendable {
         var outgoing = HTTPClientRequest(url: request.url.text)
         outgoing.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
-        if let body = request.body { outgoing.body = .bytes(ByteBuffer(string: body)) }
+        if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
         do {
             let response = try await client.execute(outgoing, deadline: .now() + .milliseconds(Int64(timeoutMilliseconds)))
             if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > maxResponseBytes {

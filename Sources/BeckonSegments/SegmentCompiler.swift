@@ -85,7 +85,7 @@ public struct SegmentCompiler: Sendable {
             return SQLFragment("u.id IN (SELECT user_id FROM app_usage WHERE workspace_id = ?", [ws]) + scoped()
                 + SQLFragment(" GROUP BY user_id HAVING ") + time("MAX(last_used)", condition) + SQLFragment(")")
         case .push(let platform, let state):
-            var tokens = SQLFragment("u.id IN (SELECT user_id FROM push_tokens WHERE workspace_id = ?", [ws]) + scoped()
+            var tokens = SQLFragment("u.id IN (SELECT user_id FROM push_tokens WHERE workspace_id = ? AND invalidated_at IS NULL", [ws]) + scoped()
             if let platform { tokens = tokens + SQLFragment(" AND platform = ?", [.text(platform)]) }
             switch state {
             case .optedIn:
@@ -95,6 +95,18 @@ public struct SegmentCompiler: Sendable {
             case .any:
                 return tokens + SQLFragment(" AND foreground = 1) AND u.push_subscribe <> 'unsubscribed'")
             }
+        case .pushToken(let platforms, let authorizations):
+            let platformList = platforms.map { _ in "?" }.joined(separator: ", ")
+            let stateList = authorizations.map { _ in "?" }.joined(separator: ", ")
+            return SQLFragment(
+                "u.id IN (SELECT user_id FROM push_tokens WHERE workspace_id = ? AND invalidated_at IS NULL AND platform IN (\(platformList))"
+                    + " AND authorization_state IN (\(stateList))", [ws] + platforms.map(SQLValue.text) + authorizations.map(SQLValue.text))
+                + scoped() + SQLFragment(") AND u.push_subscribe <> 'unsubscribed'")
+        case .pushOpened(let campaign, let window):
+            var opens = SQLFragment(
+                "u.id IN (SELECT user_id FROM engagement_events WHERE campaign_id = ? AND type = 'open' AND channel = 'push'", [.text(campaign)])
+            if let window { opens = opens + SQLFragment(" AND time >= ?", [.integer(now - window.milliseconds)]) }
+            return opens + scoped() + SQLFragment(")")
         case .segment(let id):
             guard !visiting.contains(id) else {
                 throw SegmentFilterError("filter", "segments reference each other in a cycle: \((visiting + [id]).joined(separator: " → "))")

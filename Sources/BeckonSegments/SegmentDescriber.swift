@@ -35,6 +35,10 @@ public enum SegmentDescriber {
             return "Last used app \(timeText(condition))"
         case .push(let platform, let state):
             return "Push \(state.rawValue.replacingOccurrences(of: "_", with: " ")) on \(platform ?? "any platform")"
+        case .pushToken(let platforms, let authorizations):
+            return "Has a push token on \(platforms.joined(separator: " or ")) that is \(authorizations.joined(separator: " or "))"
+        case .pushOpened(let campaign, let window):
+            return "Opened push of campaign '\(campaign)'\(windowText(window))"
         case .segment(let id): return "In segment '\(id)'"
         case .cohort(let id): return "In cohort '\(id)'"
         case .randomBucket(let condition): return "Random bucket \(numberText(condition))"

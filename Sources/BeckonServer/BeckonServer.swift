@@ -99,19 +99,39 @@ public enum BeckonServer {
             hosts = hosts.union(HostAllowlist(entries: [try HostAllowlist.parse(host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")]))
         }
         settings.allowedHosts = hosts
+        if let path = configuration.extraCAFile { settings.extraTrustRoots = try ExtraTrustRoots(pemFile: path) }
         return ConnectedContentComponents(
             database: database, secrets: try secretBox(configuration), clock: clock, configuration: settings, logger: logger)
     }
 
     /// The channels this server sends on, over Connected Content's outbound client (one network
     /// policy and connection pool for everything Beckon calls).
-    public static func makeChannels(_ connectedContent: ConnectedContentComponents, webhookTimeoutMilliseconds: Int = 10_000) -> ChannelCatalog {
+    public static func makeChannels(
+        _ connectedContent: ConnectedContentComponents, push: PushStore, clock: any BeckonClock, webhookTimeoutMilliseconds: Int = 10_000,
+        webhookConcurrencyPerCampaign: Int = 32
+    ) -> ChannelCatalog {
         let service = connectedContent.service
+        let allowlist: @Sendable (Int64) async throws -> HostAllowlist = { try await service.workspaceAllowlist($0) }
         return ChannelCatalog([
             WebhookChannel(
-                outbound: connectedContent.outbound, allowlist: { try await service.workspaceAllowlist($0) },
-                timeoutMilliseconds: webhookTimeoutMilliseconds),
+                outbound: connectedContent.outbound, allowlist: allowlist, timeoutMilliseconds: webhookTimeoutMilliseconds,
+                concurrencyPerCampaign: webhookConcurrencyPerCampaign),
+            PushChannel(outbound: connectedContent.outbound, allowlist: allowlist, directory: push, clock: clock),
         ])
+    }
+
+    /// The campaign components over `database`: push store, channels and the send pipeline.
+    public static func makeCampaigns(
+        database: any SQLDatabase, users: UserStore, segments: SegmentService, connectedContent: ConnectedContentComponents, clock: any BeckonClock,
+        configuration: SendPipelineConfiguration, webhookTimeoutMilliseconds: Int = 10_000, webhookConcurrencyPerCampaign: Int = 32, logger: Logger
+    ) -> CampaignComponents {
+        let push = PushStore(database: database, box: connectedContent.secrets, clock: clock)
+        return CampaignComponents(
+            database: database, users: users, segments: segments, connectedContent: connectedContent,
+            channels: makeChannels(
+                connectedContent, push: push, clock: clock, webhookTimeoutMilliseconds: webhookTimeoutMilliseconds,
+                webhookConcurrencyPerCampaign: webhookConcurrencyPerCampaign),
+            push: push, clock: clock, configuration: configuration, logger: logger)
     }
 
     /// The send pipeline's settings from the server configuration.
@@ -126,9 +146,9 @@ public enum BeckonServer {
         _ configuration: ServerConfiguration, stores: Stores, connectedContent: ConnectedContentComponents, clock: any BeckonClock,
         logger: Logger, metricsText: @escaping @Sendable () async -> String
     ) -> some ApplicationProtocol {
-        let campaigns = CampaignComponents(
-            database: stores.database, users: stores.users, segments: stores.segments, connectedContent: connectedContent,
-            channels: makeChannels(connectedContent), clock: clock, configuration: pipelineConfiguration(configuration), logger: logger)
+        let campaigns = makeCampaigns(
+            database: stores.database, users: stores.users, segments: stores.segments, connectedContent: connectedContent, clock: clock,
+            configuration: pipelineConfiguration(configuration), logger: logger)
         let api = BeckonAPI(
             database: stores.database, workspaces: stores.workspaces, users: stores.users, segments: stores.segments,
             connectedContent: connectedContent, campaigns: campaigns, clock: clock, metricsText: metricsText)

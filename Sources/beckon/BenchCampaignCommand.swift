@@ -77,10 +77,9 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         var pipelineConfiguration = SendPipelineConfiguration()
         pipelineConfiguration.concurrency = concurrency
         pipelineConfiguration.batchSize = batchSize
-        pipelineConfiguration.concurrencyPerCampaign = concurrencyPerCampaign
-        let campaigns = CampaignComponents(
-            database: database, users: stores.users, segments: stores.segments, connectedContent: connectedContent,
-            channels: BeckonServer.makeChannels(connectedContent), clock: clock, configuration: pipelineConfiguration, logger: quiet)
+        let campaigns = BeckonServer.makeCampaigns(
+            database: database, users: stores.users, segments: stores.segments, connectedContent: connectedContent, clock: clock,
+            configuration: pipelineConfiguration, webhookConcurrencyPerCampaign: concurrencyPerCampaign, logger: quiet)
         let body = #"{"to": "{{${phone_number}}}", "text": "{{${first_name} | default: '고객'}}님, {{custom_attribute.${last_viewed_category}}} 신상품이 도착했어요"}"#
         let campaign = try await campaigns.store.create(workspaceID: workspace.id, body: .object([
             "name": .string("Bench broadcast"), "delivery": .object(["type": .string("api_triggered")]),

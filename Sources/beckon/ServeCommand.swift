@@ -46,6 +46,11 @@ struct ServeCommand: AsyncParsableCommand {
     var nodeID: String?
 
     @Option(
+        name: .customLong("extra-ca-file"),
+        help: "PEM file of CA certificates trusted beside the system roots for outbound TLS: push providers, webhooks, Connected Content (env BECKON_EXTRA_CA_FILE).")
+    var extraCAFile: String?
+
+    @Option(
         name: .customLong("lease-seconds"),
         help: "How long a node's claim on a message holds without renewal; another node takes it over after that (default 30).")
     var leaseSeconds: Int?
@@ -78,6 +83,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.activityLogRetentionDays = days
         }
         configuration.nodeID = nodeID ?? environment["BECKON_NODE_ID"].flatMap { $0.isEmpty ? nil : $0 }
+        configuration.extraCAFile = extraCAFile ?? environment["BECKON_EXTRA_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         if let id = configuration.nodeID, id.count > 200 || id.contains(where: { $0.isWhitespace }) {
             throw ValidationError("--node-id must be at most 200 characters without spaces")
         }

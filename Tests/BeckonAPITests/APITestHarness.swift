@@ -52,11 +52,9 @@ struct APIHarness {
                 configuration: connectedContentConfiguration, logger: Logger(label: "test"))
             var pipeline = SendPipelineConfiguration()
             pipeline.retryBaseMilliseconds = 1_000
-            pipeline.concurrencyPerCampaign = 8
-            let campaigns = CampaignComponents(
-                database: database, users: users, segments: segments, connectedContent: connectedContent,
-                channels: BeckonServer.makeChannels(connectedContent, webhookTimeoutMilliseconds: 2_000), clock: clock,
-                configuration: pipeline, logger: Logger(label: "test"))
+            let campaigns = BeckonServer.makeCampaigns(
+                database: database, users: users, segments: segments, connectedContent: connectedContent, clock: clock,
+                configuration: pipeline, webhookTimeoutMilliseconds: 2_000, webhookConcurrencyPerCampaign: 8, logger: Logger(label: "test"))
             let api = BeckonAPI(
                 database: database, workspaces: workspaces, users: users, segments: segments, connectedContent: connectedContent,
                 campaigns: campaigns, clock: clock, configuration: configuration, metricsText: { "beckon_test_metric 1\n" })

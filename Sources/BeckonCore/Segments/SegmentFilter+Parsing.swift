@@ -79,6 +79,30 @@ extension SegmentFilter {
         if let used = node["last_used_app"] {
             return .lastUsedApp(try timeCondition(used, path: "\(path).last_used_app"))
         }
+        if let push = node["push"], push["authorization"] != nil {
+            var platforms = PushPlatform.all.sorted()
+            if let platform = push["platform"]?.stringValue, platform != "any" {
+                guard PushPlatform.all.contains(platform) else { throw SegmentFilterError("\(path).push.platform", "must be ios, android, web or any") }
+                platforms = [platform]
+            }
+            let states = ["authorized", "provisional", "denied", "blocked"]
+            let given = push["authorization"].flatMap { $0.arrayValue ?? [$0] } ?? []
+            var authorizations: [String] = []
+            for (index, value) in given.enumerated() {
+                guard let state = value.stringValue, states.contains(state) else {
+                    throw SegmentFilterError("\(path).push.authorization\(given.count > 1 ? "[\(index)]" : "")", "must be authorized, provisional, denied or blocked")
+                }
+                if !authorizations.contains(state) { authorizations.append(state) }
+            }
+            guard !authorizations.isEmpty else { throw SegmentFilterError("\(path).push.authorization", "must name at least one authorization") }
+            return .pushToken(platforms: platforms, authorizations: authorizations)
+        }
+        if let opened = node["push_opened"] {
+            guard let campaign = opened["campaign_id"]?.stringValue, !campaign.isEmpty else {
+                throw SegmentFilterError("\(path).push_opened.campaign_id", "is required: the campaign whose push was opened")
+            }
+            return .pushOpened(campaignID: campaign, window: try window(opened["within_last"], path: "\(path).push_opened.within_last"))
+        }
         if let push = node["push"] {
             let platform = push["platform"]?.stringValue ?? "any"
             guard platform == "any" || PushPlatform.all.contains(platform) else {
@@ -102,7 +126,7 @@ extension SegmentFilter {
         }
         throw SegmentFilterError(
             path,
-            "unknown filter node; expected one of all, any, not, attribute, event, purchase, revenue, session, last_used_app, push, segment, cohort, random_bucket"
+            "unknown filter node; expected one of all, any, not, attribute, event, purchase, revenue, session, last_used_app, push, push_opened, segment, cohort, random_bucket"
         )
     }
 

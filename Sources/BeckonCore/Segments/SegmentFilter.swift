@@ -18,6 +18,11 @@ public indirect enum SegmentFilter: Sendable, Hashable {
     case sessions(count: CountCondition, window: TimeWindow?)
     case lastUsedApp(TimeCondition)
     case push(platform: String?, state: PushState)
+    /// Has a valid push token on one of `platforms` with one of `authorizations`
+    /// (`authorized`, `provisional`, `denied`, `blocked`), and did not unsubscribe from push.
+    case pushToken(platforms: [String], authorizations: [String])
+    /// Opened a push of the campaign within the window (any time when `nil`).
+    case pushOpened(campaignID: String, window: TimeWindow?)
     case segment(String)
     case cohort(String)
     case randomBucket(NumberCondition)

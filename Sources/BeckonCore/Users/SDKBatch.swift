@@ -16,6 +16,8 @@ public struct SDKBatch: Sendable {
     /// Events, purchases and attributes, validated by the same rules as `/users/track`.
     public var track = TrackRequest()
     public var pushToken: PushTokenRegistration?
+    /// Pushes the user opened: the `beckon_message_id` of the payload and when.
+    public var pushOpens: [PushOpen] = []
 
     public init(appID: String, deviceID: String, externalID: String?, platform: String) {
         self.appID = appID
@@ -29,6 +31,49 @@ public struct SDKBatch: Sendable {
 
     /// The profile this batch writes to.
     public var identifier: UserIdentifier { externalID.map(UserIdentifier.externalID) ?? .alias(deviceAlias) }
+}
+
+/// A push the user opened, as the SDK reports it.
+public struct PushOpen: Sendable, Hashable {
+    /// The payload's `beckon_message_id` (a delivery id) or the message id.
+    public let messageID: String
+    public let time: Int64
+
+    public init(messageID: String, time: Int64) {
+        self.messageID = messageID
+        self.time = time
+    }
+
+    /// The durable message id: a delivery id is `<message id>.<8 hex digits>`.
+    public var durableMessageID: String {
+        guard let dot = messageID.lastIndex(of: "."), messageID[messageID.index(after: dot)...].count == 8 else { return messageID }
+        return String(messageID[..<dot])
+    }
+}
+
+/// Checks a Web Push subscription: an https endpoint, a 65-byte uncompressed P-256 `p256dh`
+/// and a 16-byte `auth`, both base64url.
+public enum WebPushSubscription {
+    /// The problem with the subscription, naming the field, or `nil` when it is usable.
+    public static func problem(endpoint: String, p256dh: String?, auth: String?, path: String) -> String? {
+        guard let url = URLComponents(string: endpoint), url.scheme == "https", url.host?.isEmpty == false else {
+            return "'\(path).token' of a web push subscription must be its https endpoint URL"
+        }
+        guard let key = p256dh.flatMap(decode), key.count == 65, key.first == 4 else {
+            return "'\(path).web_push_keys.p256dh' must be the subscription's 65-byte uncompressed P-256 key as base64url"
+        }
+        guard let secret = auth.flatMap(decode), secret.count == 16 else {
+            return "'\(path).web_push_keys.auth' must be the subscription's 16-byte auth secret as base64url"
+        }
+        return nil
+    }
+
+    /// base64url (or base64), with or without padding.
+    static func decode(_ text: String) -> [UInt8]? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64).map(Array.init)
+    }
 }
 
 /// Device details an SDK reports.
@@ -126,12 +171,30 @@ extension SDKBatch {
                 for key in ["endpoint", "p256dh", "auth", "vapid_public_key"] {
                     if let value = token["web_push_keys"]?[key]?.stringValue { keys[key] = value }
                 }
-                guard keys["p256dh"] != nil, keys["auth"] != nil else {
-                    throw RequestError("Bad Request", ["web push tokens need 'push_token.web_push_keys.p256dh' and '.auth'"])
+                if let problem = WebPushSubscription.problem(endpoint: text, p256dh: keys["p256dh"], auth: keys["auth"], path: "push_token") {
+                    throw RequestError("Bad Request", [problem])
                 }
             }
             batch.pushToken = PushTokenRegistration(
                 appID: appID, token: text, deviceID: deviceID, platform: platform, authorization: authorization, webPushKeys: keys)
+        }
+        if let opens = object["push_opens"], !opens.isNull {
+            guard let elements = opens.arrayValue, elements.count <= 100 else {
+                throw RequestError("Bad Request", ["'push_opens' must be an array of at most 100 opens {\"message_id\", \"time\"}"])
+            }
+            for (index, element) in elements.enumerated() {
+                guard let id = element["message_id"]?.stringValue, !id.isEmpty, id.count <= 200 else {
+                    throw RequestError("Bad Request", ["'push_opens[\(index)].message_id' is required: the push payload's beckon_message_id"])
+                }
+                var time = nowMillis
+                if let value = element["time"], !value.isNull {
+                    guard let date = value.stringValue.flatMap(BrazeTime.parse) else {
+                        throw RequestError("Bad Request", ["'push_opens[\(index)].time' must be an ISO 8601 time"])
+                    }
+                    time = min(BrazeTime.epochMilliseconds(date), nowMillis)
+                }
+                batch.pushOpens.append(PushOpen(messageID: id, time: time))
+            }
         }
         let identity: [String: JSONValue] = {
             if let externalID { return ["external_id": .string(externalID)] }

@@ -1,6 +1,6 @@
 /// Beckon's schema, oldest migration first. Never edit a released migration: add a new one.
 public enum Schema {
-    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns, messagingCore]
+    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns, messagingCore, push]
 
     /// Workspaces, API keys, profiles, identities, the event and purchase logs and their per-user aggregates.
     static let initial = Migration(version: 1, name: "initial") { dialect in
@@ -293,6 +293,27 @@ public enum Schema {
             SELECT campaign_id, user_id, MAX(created_at), MAX(dispatch_id) FROM messages
             WHERE campaign_id IS NOT NULL AND dispatch_id LIKE 'dsp:%' AND state IN ('queued', 'sending', 'delivered', 'failed', 'control')
             GROUP BY campaign_id, user_id
+            """,
+        ]
+    }
+
+    /// Push: per-workspace provider credentials (secrets sealed) with a paused reason, retired
+    /// tokens (kept, marked invalid, so a bounce is explained and a re-registration revives them),
+    /// and the tokens a message already reached when it is retried for its other tokens.
+    static let push = Migration(version: 6, name: "push") { dialect in
+        [
+            """
+            CREATE TABLE push_credentials (
+                workspace_id BIGINT NOT NULL, provider TEXT NOT NULL, settings TEXT NOT NULL, sealed_secret TEXT NOT NULL,
+                paused_reason TEXT, paused_at BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+                PRIMARY KEY (workspace_id, provider))
+            """,
+            "ALTER TABLE push_tokens ADD COLUMN invalidated_at BIGINT",
+            "ALTER TABLE push_tokens ADD COLUMN invalid_reason TEXT",
+            """
+            CREATE TABLE push_deliveries (
+                message_id TEXT NOT NULL, token TEXT NOT NULL, delivered_at BIGINT NOT NULL,
+                PRIMARY KEY (message_id, token))\(dialect.withoutRowID)
             """,
         ]
     }

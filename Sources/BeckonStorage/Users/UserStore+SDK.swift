@@ -59,6 +59,9 @@ extension UserStore {
             if let token = batch.pushToken {
                 try self.registerPushToken(token, userID: userID, workspaceID: workspaceID, connection: connection, now: now)
             }
+            for open in batch.pushOpens {
+                try self.recordPushOpen(open, userID: userID, platform: batch.platform, connection: connection)
+            }
             try outbox.flush(connection)
             return result
         }
@@ -96,5 +99,29 @@ extension UserStore {
                 [.integer(workspaceID), .text(batch.deviceAlias.label), .text(batch.deviceAlias.name), .integer(id)])
             return id
         }
+    }
+
+    /// Records a push open as an engagement event of the message's campaign, once per delivery id;
+    /// an id that is not one of this user's push messages is ignored (the SDK cannot prove more).
+    func recordPushOpen(_ open: PushOpen, userID: Int64, platform: String, connection: any SQLConnection) throws {
+        guard let message = try connection.first(
+            "SELECT workspace_id, campaign_id, dispatch_id, variant, channel FROM messages WHERE id = ? AND user_id = ?",
+            [.text(open.durableMessageID), .integer(userID)]), message[4].string == "push"
+        else { return }
+        // Through the campaign index; opens of campaign-less sends (`/messages/send`) are not deduplicated.
+        if !message[1].isNull, try connection.first(
+            "SELECT 1 FROM engagement_events WHERE campaign_id = ? AND type = 'open' AND message_id = ? AND details = ?",
+            [message[1], .text(open.durableMessageID), .text(platform + " " + open.messageID)]) != nil
+        {
+            return
+        }
+        let external = try connection.first("SELECT external_id FROM users WHERE id = ?", [.integer(userID)])?[0] ?? .null
+        try connection.execute(
+            """
+            INSERT INTO engagement_events (workspace_id, time, type, campaign_id, dispatch_id, message_id, variant, user_id, external_id, channel, details)
+            VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, 'push', ?)
+            """,
+            [message[0], .integer(open.time), message[1], message[2], .text(open.durableMessageID), message[3], .integer(userID), external,
+             .text(platform + " " + open.messageID)])
     }
 }

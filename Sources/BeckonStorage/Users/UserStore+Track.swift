@@ -258,7 +258,7 @@ extension UserStore {
             ON CONFLICT (workspace_id, token) DO UPDATE SET user_id = excluded.user_id, app_id = excluded.app_id,
                 platform = excluded.platform, device_id = COALESCE(excluded.device_id, push_tokens.device_id),
                 authorization_state = excluded.authorization_state, foreground = excluded.foreground,
-                web_push_keys = excluded.web_push_keys, updated_at = excluded.updated_at
+                web_push_keys = excluded.web_push_keys, updated_at = excluded.updated_at, invalidated_at = NULL, invalid_reason = NULL
             """,
             [.integer(workspaceID), .text(token.token), .integer(userID), .text(token.appID), .text(token.platform),
              .text(token.deviceID), .text(token.authorization), .bool(token.foreground), .text(keys), .integer(now), .integer(now)])
