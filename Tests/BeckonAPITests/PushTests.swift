@@ -1,0 +1,315 @@
+import BeckonAPI
+import BeckonChannels
+import BeckonConnectedContent
+import BeckonCore
+import BeckonMessaging
+import BeckonOutboundHTTP
+import BeckonStorage
+import BeckonTestSupport
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Synchronization
+import Testing
+import _CryptoExtras
+
+/// A local APNs stand-in: verifies every provider token's ES256 signature with the public key of
+/// the test's key pair, checks the headers and payload Apple requires, and answers by token:
+/// `dead…` 410 Unregistered (with a timestamp), `bad0…` 400 BadDeviceToken, `a429…` 429 with
+/// Retry-After once then 200; `expireFirstToken` answers 403 ExpiredProviderToken to the first
+/// provider token it sees, `refuseAll` 403 InvalidProviderToken to everything.
+final class APNsStandIn: Sendable {
+    struct Push: Sendable {
+        let token: String
+        let apnsID: String
+        let jwt: String
+        let headers: [String: String]
+        let payload: JSONValue
+        let status: Int
+    }
+
+    let publicKey: P256.Signing.PublicKey
+    let topic: String
+    private let pushes = Mutex<[Push]>([])
+    private let state = Mutex<(expireFirst: Bool, expired: String?, refuseAll: Bool, throttled: Set<String>)>((false, nil, false, []))
+
+    init(publicKey: P256.Signing.PublicKey, topic: String) {
+        self.publicKey = publicKey
+        self.topic = topic
+    }
+
+    var all: [Push] { pushes.withLock { $0 } }
+    var accepted: [Push] { all.filter { $0.status == 200 } }
+    func expireFirstToken() { state.withLock { $0.expireFirst = true } }
+    func refuseAll(_ refuse: Bool) { state.withLock { $0.refuseAll = refuse } }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/3/device/{token}") { request, context -> Response in
+            let token = context.parameters.get("token") ?? ""
+            let body = try await request.body.collect(upTo: 1 << 16)
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            let jwt = String((headers["authorization"] ?? "").dropFirst("bearer ".count))
+            func answer(_ status: Int, _ reason: String?, extra: [String: JSONValue] = [:], retryAfter: String? = nil) -> Response {
+                self.pushes.withLock {
+                    $0.append(Push(
+                        token: token, apnsID: headers["apns-id"] ?? "", jwt: jwt, headers: headers,
+                        payload: (try? JSONValue.parse(Array(String(buffer: body).utf8))) ?? .null, status: status))
+                }
+                var fields = HTTPFields()
+                if let id = headers["apns-id"] { fields[HTTPField.Name("apns-id")!] = id }
+                if let retryAfter { fields[HTTPField.Name("Retry-After")!] = retryAfter }
+                var object = extra
+                if let reason { object["reason"] = .string(reason) }
+                return Response(
+                    status: HTTPResponse.Status(code: status), headers: fields,
+                    body: .init(byteBuffer: ByteBuffer(string: reason == nil ? "" : JSONValue.object(object).serialized())))
+            }
+            // Provider token: ES256 over the test key, kid and iss as configured.
+            guard let verified = try? JSONWebToken.verifyES256(jwt, key: self.publicKey),
+                let header = try? JSONValue.parse(verified.header), let claims = try? JSONValue.parse(verified.claims),
+                header["kid"]?.stringValue == "KEY1234567", claims["iss"]?.stringValue == "TEAM123456", claims["iat"] != nil
+            else { return answer(403, "InvalidProviderToken") }
+            let mode = self.state.withLock { state -> String in
+                if state.refuseAll { return "refuse" }
+                if state.expireFirst, state.expired == nil { state.expired = jwt }
+                if state.expired == jwt { return "expired" }
+                if token.hasPrefix("a429"), state.throttled.insert(token).inserted { return "throttle" }
+                return "ok"
+            }
+            switch mode {
+            case "refuse": return answer(403, "InvalidProviderToken")
+            case "expired": return answer(403, "ExpiredProviderToken")
+            default: break
+            }
+            guard headers["apns-topic"] == self.topic else { return answer(400, "BadTopic") }
+            guard let type = headers["apns-push-type"], ["alert", "background"].contains(type) else { return answer(400, "InvalidPushType") }
+            guard let priority = headers["apns-priority"], ["5", "10"].contains(priority), type == "alert" || priority == "5" else {
+                return answer(400, "BadPriority")
+            }
+            guard let id = headers["apns-id"], UUID(uuidString: id) != nil, id == id.lowercased() else { return answer(400, "BadMessageId") }
+            guard body.readableBytes <= 4096 else { return answer(413, "PayloadTooLarge") }
+            guard body.readableBytes > 0 else { return answer(400, "PayloadEmpty") }
+            if token.hasPrefix("dead") { return answer(410, "Unregistered", extra: ["timestamp": .int(BrazeTime.epochMilliseconds(APIHarness.now) + 3_600_000)]) }
+            if token.hasPrefix("bad0") { return answer(400, "BadDeviceToken") }
+            if mode == "throttle" { return answer(429, "TooManyRequests", retryAfter: "30") }
+            return answer(200, nil)
+        }
+        return router
+    }
+}
+
+@Suite("Push")
+struct PushTests {
+    static let key = P256.Signing.PrivateKey()
+
+    static func configureAPNs(_ api: APIHarness, port: Int) async throws {
+        let body = JSONValue.object([
+            "team_id": .string("TEAM123456"), "key_id": .string("KEY1234567"), "private_key": .string(key.pemRepresentation),
+            "bundle_id": .string("com.example.shop"), "environment": .string("sandbox"), "endpoint": .string("http://127.0.0.1:\(port)"),
+        ])
+        let reply = try await api.put("/beckon/v1/push/apns", body.serialized())
+        #expect(reply.status == .ok, "\(reply.text)")
+    }
+
+    static func register(_ api: APIHarness, _ externalID: String, token: String, authorization: String = "authorized", name: String) async throws {
+        let reply = try await api.post("/sdk/v1/data", #"""
+            {"app_id": "\#(api.workspace.appID)", "device_id": "dev-\#(externalID)", "external_id": "\#(externalID)", "platform": "ios",
+             "attributes": {"first_name": "\#(name)"}, "push_token": {"token": "\#(token)", "authorization": "\#(authorization)"}}
+            """#, key: "")
+        #expect(reply.status == .created || reply.status == .ok, "\(reply.text)")
+    }
+
+    static func campaign(_ api: APIHarness) async throws -> String {
+        try await CampaignTests.create(api, #"""
+            {"name": "Social proof", "delivery": {"type": "api_triggered"},
+             "messages": {"push": {"title": "{{${first_name}}}님, 지금 37명이 보고 있어요", "body": "재고가 얼마 남지 않았어요",
+                                   "deep_link": "shop://p/{{api_trigger_properties.${product}}}", "data": {"product": "{{api_trigger_properties.${product}}}"},
+                                   "platforms": ["ios"]}}}
+            """#)
+    }
+
+    static func trigger(_ api: APIHarness, _ id: String, _ users: [String]) async throws {
+        let recipients = users.map { #"{"external_user_id": "\#($0)"}"# }.joined(separator: ", ")
+        let reply = try await api.post("/campaigns/trigger/send", #"""
+            {"campaign_id": "\#(id)", "trigger_properties": {"product": "sneakers"}, "recipients": [\#(recipients)]}
+            """#)
+        #expect(reply.status == .created, "\(reply.text)")
+    }
+
+    static let authorized = "aa11" + String(repeating: "0", count: 60)
+    static let provisional = "bb22" + String(repeating: "0", count: 60)
+    static let dead = "dead" + String(repeating: "0", count: 60)
+    static let denied = "cc33" + String(repeating: "0", count: 60)
+
+    @Test("an iOS campaign reaches authorized and provisional tokens over APNs, retires a dead token, counts an open", arguments: TestDatabases.all())
+    func apnsCampaign(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try CampaignTests.connectedContent()) { api in
+            let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop")
+            try await LocalHTTPServer.run(apns.router()) { port in
+                try await Self.configureAPNs(api, port: port)
+                let shown = try await api.get("/beckon/v1/push")
+                #expect(shown.json["push"]?["apns"]?["configured"] == .bool(true))
+                #expect(shown.json["push"]?["apns"]?["bundle_id"] == .string("com.example.shop"))
+                #expect(!shown.text.contains("PRIVATE KEY"), "the key is never returned")
+                try await Self.register(api, "u1", token: Self.authorized, name: "지민")
+                try await Self.register(api, "u2", token: Self.provisional, authorization: "provisional", name: "Alex")
+                try await Self.register(api, "u3", token: Self.dead, name: "Sam")
+                try await Self.register(api, "u4", token: Self.denied, authorization: "denied", name: "Kim")
+                let track = try await api.post("/users/track", #"{"attributes": [{"external_id": "u5", "first_name": "NoToken"}]}"#)
+                #expect(track.status == .created)
+                let id = try await Self.campaign(api)
+                try await Self.trigger(api, id, ["u1", "u2", "u3", "u4", "u5"])
+                try await api.campaigns.pipeline.drain()
+
+                #expect(Set(apns.all.map(\.token)) == [Self.authorized, Self.provisional, Self.dead], "denied and token-less users are not reached")
+                let first = try #require(apns.accepted.first { $0.token == Self.authorized })
+                #expect(first.payload["aps"]?["alert"]?["title"] == .string("지민님, 지금 37명이 보고 있어요"))
+                #expect(first.payload["deep_link"] == .string("shop://p/sneakers"))
+                #expect(first.payload["product"] == .string("sneakers"))
+                #expect(first.headers["apns-push-type"] == "alert" && first.headers["apns-priority"] == "10")
+                #expect(Set(apns.all.map(\.jwt)).count == 1, "one provider token for every push")
+                let deliveryID = try #require(first.payload["beckon_message_id"]?.stringValue)
+                let messageID = String(deliveryID.prefix { $0 != "." })
+                #expect(first.apnsID == PushDeliveryID.apnsID(messageID: messageID, token: Self.authorized))
+
+                let counts = try await api.campaigns.queue.engagementCounts(campaignID: id)
+                #expect(counts["delivery"] == 2 && counts["bounce"] == 1 && counts["failure"] == 1, "\(counts)")
+
+                // The dead token is retired: the next send does not target its user.
+                try await Self.trigger(api, id, ["u1", "u2", "u3"])
+                try await api.campaigns.pipeline.drain()
+                #expect(apns.all.count == 5 && apns.all.suffix(2).allSatisfy { $0.token != Self.dead })
+
+                // The SDK reports the open with the payload's beckon_message_id.
+                let open = try await api.post("/sdk/v1/data", #"""
+                    {"app_id": "\#(api.workspace.appID)", "device_id": "dev-u1", "external_id": "u1", "platform": "ios",
+                     "push_opens": [{"message_id": "\#(deliveryID)"}, {"message_id": "\#(deliveryID)"}]}
+                    """#, key: "")
+                #expect(open.status == .created || open.status == .ok, "\(open.text)")
+                #expect(try await api.campaigns.queue.engagementCounts(campaignID: id)["open"] == 1, "an open is counted once")
+                let opened = try await api.post("/beckon/v1/segments/preview", #"{"filter": {"push_opened": {"campaign_id": "\#(id)", "within_last": {"days": 7}}}}"#)
+                if opened.status == .ok { #expect(opened.json["size"] == .int(1) || opened.json["count"] == .int(1), "\(opened.text)") }
+            }
+        }
+    }
+
+    @Test("retries keep the apns-id, ExpiredProviderToken re-mints once, a configuration error pauses APNs until the key is stored again", arguments: TestDatabases.all())
+    func apnsRetriesAndPause(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try CampaignTests.connectedContent()) { api in
+            let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop")
+            try await LocalHTTPServer.run(apns.router()) { port in
+                try await Self.configureAPNs(api, port: port)
+                let throttled = "a429" + String(repeating: "1", count: 60)
+                try await Self.register(api, "t1", token: throttled, name: "Retry")
+                try await Self.register(api, "t2", token: Self.authorized, name: "Fresh")
+                apns.expireFirstToken()
+                let id = try await Self.campaign(api)
+                try await Self.trigger(api, id, ["t1", "t2"])
+                try await api.campaigns.pipeline.drain()
+                #expect(apns.accepted.map(\.token) == [Self.authorized], "the throttled token waits for its Retry-After")
+                #expect(Set(apns.all.map(\.jwt)).count == 2, "re-minted once after ExpiredProviderToken")
+                api.clock.advance(by: 31)
+                try await api.campaigns.pipeline.drain()
+                // (The ExpiredProviderToken answer may have gone to either token first.)
+                let tries = apns.all.filter { $0.token == throttled && $0.status != 403 }
+                #expect(tries.count == 2 && tries.last?.status == 200, "\(tries.map(\.status))")
+                #expect(Set(tries.map(\.apnsID)).count == 1, "the retry reuses the apns-id")
+
+                // A refused provider token pauses APNs; messages wait and are sent after the key is stored again.
+                apns.refuseAll(true)
+                try await Self.register(api, "p1", token: "ee55" + String(repeating: "2", count: 60), name: "Paused")
+                try await Self.trigger(api, id, ["p1"])
+                try await api.campaigns.pipeline.drain()
+                let paused = try await api.get("/beckon/v1/push")
+                #expect(paused.json["push"]?["apns"]?["paused"] == .bool(true))
+                #expect(paused.json["push"]?["apns"]?["paused_reason"]?.stringValue?.contains("InvalidProviderToken") == true, "\(paused.text)")
+                let refusedCalls = apns.all.count
+                api.clock.advance(by: 61)
+                try await api.campaigns.pipeline.drain()
+                #expect(apns.all.count == refusedCalls, "a paused provider is not called")
+                apns.refuseAll(false)
+                try await Self.configureAPNs(api, port: port)
+                api.clock.advance(by: 61)
+                try await api.campaigns.pipeline.drain()
+                #expect(apns.accepted.contains { $0.token.hasPrefix("ee55") }, "sent once the key was stored again")
+                let resumed = try await api.get("/beckon/v1/push")
+                #expect(resumed.json["push"]?["apns"]?["paused"] == .bool(false))
+                #expect(try await api.campaigns.queue.engagementCounts(campaignID: id)["failure"] == nil, "nothing failed while paused")
+            }
+        }
+    }
+
+    @Test("bad push input: PEM, key type, ids, service account, VAPID subject, subscriptions, platforms, payload size", arguments: TestDatabases.all())
+    func badInput(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind) { api in
+            func apns(_ overrides: [String: JSONValue]) -> String {
+                var body: [String: JSONValue] = [
+                    "team_id": .string("TEAM123456"), "key_id": .string("KEY1234567"), "private_key": .string(Self.key.pemRepresentation),
+                    "bundle_id": .string("com.example.shop"),
+                ]
+                for (key, value) in overrides { body[key] = value }
+                return JSONValue.object(body).serialized()
+            }
+            let notPEM = try await api.put("/beckon/v1/push/apns", apns(["private_key": .string("hello")]))
+            #expect(notPEM.status == .badRequest && notPEM.text.contains("private_key: is not a PEM"), "\(notPEM.text)")
+            let rsa = try await api.put("/beckon/v1/push/apns", apns(["private_key": .string(Self.rsaPEM)]))
+            #expect(rsa.text.contains("private_key: is an RSA key; expected a P-256"), "\(rsa.text)")
+            let shortID = try await api.put("/beckon/v1/push/apns", apns(["key_id": .string("ABC")]))
+            #expect(shortID.text.contains("key_id: must be the 10-character identifier"), "\(shortID.text)")
+            let environment = try await api.put("/beckon/v1/push/apns", apns(["environment": .string("prod")]))
+            #expect(environment.text.contains("environment: must be production or sandbox"))
+            #expect(try await api.get("/beckon/v1/push").json["push"]?["apns"]?["configured"] == .bool(false), "nothing half-stored")
+
+            let noKey = try await api.put("/beckon/v1/push/fcm", #"{"service_account": {"project_id": "shop", "client_email": "a@b.iam.gserviceaccount.com", "token_uri": "https://oauth2.googleapis.com/token"}}"#)
+            #expect(noKey.text.contains("service_account.private_key: is required"), "\(noKey.text)")
+            let noURI = try await api.put("/beckon/v1/push/fcm", JSONValue.object(["service_account": .object([
+                "project_id": .string("shop"), "client_email": .string("a@b.iam.gserviceaccount.com"), "private_key": .string(Self.rsaPEM),
+            ])]).serialized())
+            #expect(noURI.text.contains("service_account.token_uri: is required"), "\(noURI.text)")
+
+            let noPair = try await api.put("/beckon/v1/push/web", #"{"subject": "mailto:ops@example.com"}"#)
+            #expect(noPair.status == .badRequest)
+            let created = try await api.post("/beckon/v1/push/web/vapid", "{}")
+            #expect(created.status == .created)
+            let publicKey = try #require(created.json["vapid_public_key"]?.stringValue)
+            #expect(Base64URL.decode(publicKey)?.count == 65 && Base64URL.decode(publicKey)?.first == 4)
+            let again = try await api.post("/beckon/v1/push/web/vapid", "{}")
+            #expect(again.status == .ok && again.json["vapid_public_key"]?.stringValue == publicKey, "created once")
+            let subject = try await api.put("/beckon/v1/push/web", #"{"subject": "ops@example.com"}"#)
+            #expect(subject.text.contains("subject: must be a mailto: address"), "\(subject.text)")
+            let good = try await api.put("/beckon/v1/push/web", #"{"subject": "mailto:ops@example.com"}"#)
+            #expect(good.json["subject"] == .string("mailto:ops@example.com"))
+            let rotated = try await api.post("/beckon/v1/push/web/vapid", #"{"rotate": true}"#)
+            #expect(rotated.json["vapid_public_key"]?.stringValue != publicKey && rotated.json["subject"] == .string("mailto:ops@example.com"))
+
+            let shortKey = try await api.post("/sdk/v1/data", #"""
+                {"app_id": "\#(api.workspace.appID)", "device_id": "w1", "platform": "web",
+                 "push_token": {"token": "https://push.example/sub/1", "web_push_keys": {"p256dh": "AAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}}
+                """#, key: "")
+            #expect(shortKey.text.contains("web_push_keys.p256dh' must be the subscription's 65-byte"), "\(shortKey.text)")
+            let plainHTTP = try await api.post("/sdk/v1/data", #"""
+                {"app_id": "\#(api.workspace.appID)", "device_id": "w1", "platform": "web",
+                 "push_token": {"token": "http://push.example/sub/1", "web_push_keys": {"p256dh": "AAAA", "auth": "AAAA"}}}
+                """#, key: "")
+            #expect(plainHTTP.text.contains("must be its https endpoint URL"), "\(plainHTTP.text)")
+
+            let platform = try await api.post("/beckon/v1/campaigns", #"{"name": "x", "delivery": {"type": "api_triggered"}, "messages": {"push": {"title": "t", "platforms": ["ios", "blackberry"]}}}"#)
+            #expect(platform.status == .badRequest && platform.text.contains("push.platforms[1]: unknown platform"), "\(platform.text)")
+            let big = String(repeating: "가", count: 1_500)
+            let id = try await CampaignTests.create(api, #"{"name": "Big", "delivery": {"type": "api_triggered"}, "messages": {"push": {"title": "hi", "body": "\#(big)", "platforms": ["ios"]}}}"#)
+            let preview = try await api.post("/beckon/v1/campaigns/\(id)/preview", #"{"external_id": "nobody"}"#)
+            _ = preview
+            try await Self.register(api, "big1", token: Self.authorized, name: "Big")
+            let rendered = try await api.post("/beckon/v1/campaigns/\(id)/preview", #"{"external_id": "big1"}"#)
+            #expect(rendered.status.code == 422 && rendered.text.contains("APNs allows at most 4096"), "\(rendered.text)")
+        }
+    }
+
+    /// An RSA key where P-256 is needed (and the FCM service account's key in these tests).
+    static let rsaPEM: String = {
+        (try? _RSA.Signing.PrivateKey(keySize: .bits2048).pemRepresentation) ?? ""
+    }()
+}
