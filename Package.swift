@@ -154,6 +154,7 @@ let package = Package(
             dependencies: [
                 "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "BeckonMessaging", "BeckonChannels",
                 "BeckonOutboundHTTP", "Liquid",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

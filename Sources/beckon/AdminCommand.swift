@@ -9,10 +9,10 @@ import Logging
 struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
-        abstract: "Manage workspaces, API keys and segmentable event properties.",
+        abstract: "Manage workspaces, API keys and segmentable event properties; test push credentials.",
         subcommands: [
             CreateWorkspace.self, ListWorkspaces.self, CreateAPIKey.self, ListAPIKeys.self, RevokeAPIKey.self,
-            MarkSegmentable.self, UnmarkSegmentable.self, ListSegmentable.self,
+            MarkSegmentable.self, UnmarkSegmentable.self, ListSegmentable.self, PushTest.self,
         ])
 
     /// Opens the database the options name, runs `body` with the stores and closes it.

@@ -5,8 +5,11 @@ import BeckonCore
 import BeckonOutboundHTTP
 import BeckonServer
 import BeckonStorage
+import BeckonChannels
+import Crypto
 import Foundation
 import Hummingbird
+import Synchronization
 import Liquid
 import Logging
 
@@ -31,8 +34,11 @@ struct BenchCampaignCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Messages claimed and not yet settled at most (the claim batch in flight).") var batchSize = 2_000
     @Option(name: .customLong("database"), help: "postgres://… to run against PostgreSQL (an empty database) instead of SQLite.")
     var databaseURL: String?
+    @Option(help: "webhook, or push (every user has an iOS token; APNs is a local stand-in).") var channel = "webhook"
 
     func run() async throws {
+        guard ["webhook", "push"].contains(channel) else { throw ValidationError("--channel must be webhook or push") }
+        let isPush = channel == "push"
         guard users >= 1, concurrency >= 1, batchSize >= 1, concurrencyPerCampaign >= 1 else {
             throw ValidationError("--users, --concurrency, --concurrency-per-campaign and --batch-size must be at least 1")
         }
@@ -51,8 +57,15 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         let loadStart = ContinuousClock.now
         for chunk in stride(from: 0, to: users, by: 75) {
             let attributes = (chunk..<min(chunk + 75, users)).map { index -> JSONValue in
-                .object(["external_id": .string("u\(index)"), "first_name": .string("고객\(index)"), "phone": .string("+8210\(10_000_000 + index)"),
-                         "last_viewed_category": .string("c\(index % 200)")])
+                var user: [String: JSONValue] = [
+                    "external_id": .string("u\(index)"), "first_name": .string("고객\(index)"), "phone": .string("+8210\(10_000_000 + index)"),
+                    "last_viewed_category": .string("c\(index % 200)"),
+                ]
+                if isPush {
+                    let token = String(repeating: "0", count: 48) + String(String(index, radix: 16).suffix(16)).leftPadded(to: 16)
+                    user["push_tokens"] = .array([.object(["app_id": .string(workspace.appID), "token": .string(token), "platform": .string("ios")])])
+                }
+                return .object(user)
             }
             let request = try TrackRequest.parse(.object(["attributes": .array(attributes)]), now: clock.now())
             _ = try await stores.users.track(workspaceID: workspace.id, request: request)
@@ -60,8 +73,14 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         print(CommandJSON.text(["phase": "load users", "users": .int(users), "seconds": .double(Self.seconds(since: loadStart))]))
 
         let received = RenderCounter()
+        let inFlight = Mutex<(now: Int, most: Int)>((0, 0))
         let router = Router()
-        router.post("/hook") { request, _ -> Response in
+        router.post(isPush ? "/3/device/{token}" : "/hook") { request, _ -> Response in
+            inFlight.withLock { state in
+                state.now += 1
+                state.most = max(state.most, state.now)
+            }
+            defer { inFlight.withLock { $0.now -= 1 } }
             _ = try await request.body.collect(upTo: 1 << 16)
             _ = received.take()
             return Response(status: .ok)
@@ -81,9 +100,21 @@ struct BenchCampaignCommand: AsyncParsableCommand {
             database: database, users: stores.users, segments: stores.segments, connectedContent: connectedContent, clock: clock,
             configuration: pipelineConfiguration, webhookConcurrencyPerCampaign: concurrencyPerCampaign, logger: quiet)
         let body = #"{"to": "{{${phone_number}}}", "text": "{{${first_name} | default: '고객'}}님, {{custom_attribute.${last_viewed_category}}} 신상품이 도착했어요"}"#
+        let message: JSONValue
+        if isPush {
+            try await campaigns.push.save(workspaceID: workspace.id, apns: try APNsCredentials.parse(.object([
+                "team_id": .string("TEAM123456"), "key_id": .string("KEY1234567"), "private_key": .string(P256.Signing.PrivateKey().pemRepresentation),
+                "bundle_id": .string("com.example.bench"), "endpoint": .string("http://127.0.0.1:\(port)"),
+            ])))
+            message = .object(["push": .object([
+                "title": .string("{{${first_name} | default: '고객'}}님"), "body": .string("{{custom_attribute.${last_viewed_category}}} 신상품이 도착했어요"),
+                "deep_link": .string("shop://c/{{custom_attribute.${last_viewed_category}}}"), "platforms": .array([.string("ios")]),
+            ])])
+        } else {
+            message = .object(["webhook": .object(["url": .string("http://127.0.0.1:\(port)/hook"), "body": .string(body)])])
+        }
         let campaign = try await campaigns.store.create(workspaceID: workspace.id, body: .object([
-            "name": .string("Bench broadcast"), "delivery": .object(["type": .string("api_triggered")]),
-            "messages": .object(["webhook": .object(["url": .string("http://127.0.0.1:\(port)/hook"), "body": .string(body)])]),
+            "name": .string("Bench broadcast"), "delivery": .object(["type": .string("api_triggered")]), "messages": message,
         ]))
         _ = try await campaigns.store.launch(workspaceID: workspace.id, id: campaign.id)
         let sendStart = ContinuousClock.now
@@ -113,7 +144,8 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let processPeakMB = (Double(usage.ru_maxrss) / 1024).rounded()
         print(CommandJSON.text([
-            "phase": "send", "users": .int(users), "delivered": .int(counts["delivered"] ?? 0), "received": .int(received.count),
+            "phase": "send", "channel": .string(channel), "users": .int(users), "most_in_flight": .int(inFlight.withLock { $0.most }),
+            "delivered": .int(counts["delivered"] ?? 0), "received": .int(received.count),
             "seconds": .double(seconds), "messages_per_second": .double((Double(received.count) / seconds).rounded()),
             // The send's peak (loading the users comes before it); the process's peak beside it.
             "peak_rss_mb": .double(peakReset ? Self.peakResidentMB() ?? processPeakMB : processPeakMB),
@@ -172,5 +204,28 @@ struct BenchCampaignCommand: AsyncParsableCommand {
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {
         (BenchLiquidCommand.seconds(ContinuousClock.now - start) * 100).rounded() / 100
+    }
+}
+
+extension String {
+    /// The string with leading zeros up to `width` characters.
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// `beckon bench push`: `bench campaign --channel push` — an iOS push campaign to every user.
+struct BenchPushCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push", abstract: "Send a personalized iOS push campaign to N users through the real pipeline and APNs client; prints JSON lines.")
+
+    @Option(help: "Users in the audience (one iOS token each).") var users = 100_000
+    @Option(help: "Messages rendered and sent at once.") var concurrency = 256
+    @Option(name: .customLong("database"), help: "postgres://… to run against PostgreSQL (an empty database) instead of SQLite.")
+    var databaseURL: String?
+
+    func run() async throws {
+        var arguments = ["--users", "\(users)", "--concurrency", "\(concurrency)", "--channel", "push"]
+        if let databaseURL { arguments += ["--database", databaseURL] }
+        var command = try BenchCampaignCommand.parse(arguments)
+        try await command.run()
     }
 }

@@ -4,5 +4,5 @@ import ArgumentParser
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (results are printed as JSON).",
-        subcommands: [BenchLiquidCommand.self, BenchSegmentsCommand.self, BenchConnectedContentCommand.self, BenchCampaignCommand.self])
+        subcommands: [BenchLiquidCommand.self, BenchSegmentsCommand.self, BenchConnectedContentCommand.self, BenchCampaignCommand.self, BenchPushCommand.self])
 }

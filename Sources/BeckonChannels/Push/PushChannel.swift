@@ -65,7 +65,33 @@ public struct PushChannel: MessageChannel {
         } catch {
             return .retryable(reason: "cannot read the push tokens or credentials: \(error)", after: nil, status: nil)
         }
-        let targets = devices.filter { device in
+        let targets = Self.targets(devices, for: message, skipping: reached)
+        guard !targets.isEmpty else {
+            if !reached.isEmpty { return .accepted(detail: "push") }
+            return .invalidAddress(reason: "the user has no valid push token for this message's platforms")
+        }
+        let outcomes = await deliverAll(message, to: targets, credentials: credentials, recipient: recipient)
+        return await combine(outcomes, alreadyReached: reached, recipient: recipient)
+    }
+
+    /// Sends a rendered push to each of the user's valid tokens now and returns each token's
+    /// outcome (`beckon admin push-test`); dead tokens are retired as in a send, nothing is paused.
+    public func sendToEachToken(_ message: RenderedMessage, to recipient: Recipient) async throws -> [(token: PushDeviceToken, outcome: ChannelOutcome)] {
+        let credentials = try await directory.credentials(workspaceID: recipient.workspaceID)
+        let devices = try await directory.tokens(workspaceID: recipient.workspaceID, userID: recipient.userID, limit: Self.maxTokensPerUser)
+        var results: [(token: PushDeviceToken, outcome: ChannelOutcome)] = []
+        for (device, result) in await deliverAll(message, to: Self.targets(devices, for: message, skipping: []), credentials: credentials, recipient: recipient) {
+            if case .invalidAddress(let reason) = result.outcome {
+                try await directory.invalidate(device, recipient: recipient, reason: reason, invalidSince: result.invalidSince)
+            }
+            results.append((device, result.outcome))
+        }
+        return results
+    }
+
+    /// The tokens a rendered message goes to: its platforms, not blocked, denied only for silent pushes.
+    private static func targets(_ devices: [PushDeviceToken], for message: RenderedMessage, skipping reached: Set<String>) -> [PushDeviceToken] {
+        devices.filter { device in
             guard let rendered = message.payload[device.platform.rawValue], !rendered.isNull, !reached.contains(device.token) else { return false }
             switch device.authorization {
             case "blocked": return false
@@ -73,11 +99,12 @@ public struct PushChannel: MessageChannel {
             default: return true
             }
         }
-        guard !targets.isEmpty else {
-            if !reached.isEmpty { return .accepted(detail: "push") }
-            return .invalidAddress(reason: "the user has no valid push token for this message's platforms")
-        }
-        let outcomes = await withTaskGroup(of: (PushDeviceToken, TokenOutcome).self) { group in
+    }
+
+    private func deliverAll(
+        _ message: RenderedMessage, to targets: [PushDeviceToken], credentials: PushCredentials, recipient: Recipient
+    ) async -> [(PushDeviceToken, TokenOutcome)] {
+        await withTaskGroup(of: (PushDeviceToken, TokenOutcome).self) { group in
             for device in targets {
                 group.addTask { (device, await self.deliver(message.payload[device.platform.rawValue] ?? .null, to: device, credentials: credentials, recipient: recipient)) }
             }
@@ -85,7 +112,6 @@ public struct PushChannel: MessageChannel {
             for await result in group { results.append(result) }
             return results
         }
-        return await combine(outcomes, alreadyReached: reached, recipient: recipient)
     }
 
     private static func isSilent(_ rendered: JSONValue) -> Bool {
