@@ -24,6 +24,11 @@ public protocol MessageChannel: Sendable {
     /// applied when the audience is expanded; `nil` for everyone.
     func reachability(_ message: JSONValue) -> SegmentFilter?
 
+    /// Called with the users of a claimed chunk before their messages are sent, so a channel can
+    /// load what it needs in one query (push: their tokens). Failures are the channel's to
+    /// handle: `send` must still work without it.
+    func prefetch(workspaceID: Int64, userIDs: [Int64]) async
+
     /// Deliveries of one campaign on this channel in flight at once (HTTP/1.1 vendors: their
     /// connection limit; HTTP/2 providers: the streams multiplexed on one connection).
     var concurrencyPerCampaign: Int { get }
@@ -140,6 +145,9 @@ public struct ChannelCatalog: Sendable {
 }
 
 extension MessageChannel {
+    /// Nothing to load ahead by default.
+    public func prefetch(workspaceID: Int64, userIDs: [Int64]) async {}
+
     /// Appends a problem for every template in `text` that does not parse, naming `field`.
     public func checkTemplate(_ text: String, field: String, problems: inout [String]) {
         do {

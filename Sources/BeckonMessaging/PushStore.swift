@@ -193,23 +193,34 @@ public final class PushStore: PushDirectory, Sendable {
     // MARK: Tokens
 
     public func tokens(workspaceID: Int64, userID: Int64, limit: Int) async throws -> [PushDeviceToken] {
-        try await database.read { connection in
-            try connection.query(
-                """
-                SELECT token, platform, authorization_state, web_push_keys, updated_at FROM push_tokens
-                WHERE user_id = ? AND workspace_id = ? AND invalidated_at IS NULL ORDER BY updated_at DESC, token LIMIT ?
-                """, [.integer(userID), .integer(workspaceID), .integer(Int64(limit))]
-            ).map { row in
-                let token = row[0].string ?? ""
-                guard let platform = row[1].string.flatMap(PushPlatformName.init(rawValue:)) else {
-                    throw StoredDataError(table: "push_tokens", row: "\(userID)", column: "platform", problem: "unknown platform '\(row[1].string ?? "")'")
+        try await tokens(workspaceID: workspaceID, userIDs: [userID], limit: limit)[userID] ?? []
+    }
+
+    public func tokens(workspaceID: Int64, userIDs: [Int64], limit: Int) async throws -> [Int64: [PushDeviceToken]] {
+        var tokens: [Int64: [PushDeviceToken]] = [:]
+        for start in stride(from: 0, to: userIDs.count, by: 500) {
+            let chunk = Array(userIDs[start..<min(start + 500, userIDs.count)])
+            let rows = try await database.read { connection in
+                try connection.query(
+                    """
+                    SELECT user_id, token, platform, authorization_state, web_push_keys, updated_at FROM push_tokens
+                    WHERE user_id IN (\(chunk.map { _ in "?" }.joined(separator: ", "))) AND workspace_id = ? AND invalidated_at IS NULL
+                    ORDER BY user_id, updated_at DESC, token
+                    """, chunk.map(SQLValue.integer) + [.integer(workspaceID)])
+            }
+            for row in rows {
+                let userID = row[0].int ?? 0
+                guard tokens[userID, default: []].count < limit else { continue }
+                guard let platform = row[2].string.flatMap(PushPlatformName.init(rawValue:)) else {
+                    throw StoredDataError(table: "push_tokens", row: "\(userID)", column: "platform", problem: "unknown platform '\(row[2].string ?? "")'")
                 }
-                let keys = try row[3].storedObject(table: "push_tokens", row: "\(userID)", column: "web_push_keys")
-                return PushDeviceToken(
-                    token: token, platform: platform, authorization: row[2].string ?? "authorized", webPushKeys: keys.compactMapValues(\.stringValue),
-                    updatedAt: row[4].int ?? 0)
+                let keys = try row[4].storedObject(table: "push_tokens", row: "\(userID)", column: "web_push_keys")
+                tokens[userID, default: []].append(PushDeviceToken(
+                    token: row[1].string ?? "", platform: platform, authorization: row[3].string ?? "authorized",
+                    webPushKeys: keys.compactMapValues(\.stringValue), updatedAt: row[5].int ?? 0))
             }
         }
+        return tokens
     }
 
     public func deliveredTokens(messageID: String) async throws -> Set<String> {

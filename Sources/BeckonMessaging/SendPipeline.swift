@@ -362,6 +362,7 @@ public final class SendPipeline: Service, Sendable {
                         if !batch.isEmpty {
                             claimedTotal += batch.count
                             let profiles = try await users.profiles(ids: Array(Set(batch.map(\.userID))))
+                            await prefetch(batch)
                             let missing = Set(batch.map(\.dispatchID)).filter { dispatches[$0] == nil }
                             if !missing.isEmpty { dispatches.merge(try await prepareDispatches(missing)) { first, _ in first } }
                             waiting.removeFirst(next)
@@ -415,6 +416,16 @@ public final class SendPipeline: Service, Sendable {
             throw error
         }
         return claimedTotal
+    }
+
+    /// Lets each channel load what it needs for a claimed chunk in one go (push: the users' tokens).
+    private func prefetch(_ batch: [QueuedMessage]) async {
+        var groups: [String: [Int64: [Int64]]] = [:]
+        for message in batch { groups[message.channel, default: [:]][message.workspaceID, default: []].append(message.userID) }
+        for (name, workspaces) in groups {
+            guard let channel = channels[name] else { continue }
+            for (workspaceID, userIDs) in workspaces { await channel.prefetch(workspaceID: workspaceID, userIDs: userIDs) }
+        }
     }
 
     private func logOutcomes(_ settled: [SendQueue.Settlement]) async throws {

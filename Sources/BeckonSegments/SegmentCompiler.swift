@@ -96,12 +96,15 @@ public struct SegmentCompiler: Sendable {
                 return tokens + SQLFragment(" AND foreground = 1) AND u.push_subscribe <> 'unsubscribed'")
             }
         case .pushToken(let platforms, let authorizations):
+            // Correlated through `push_tokens_user`: a page of an audience probes its own users'
+            // tokens instead of reading the workspace's.
             let platformList = platforms.map { _ in "?" }.joined(separator: ", ")
             let stateList = authorizations.map { _ in "?" }.joined(separator: ", ")
             return SQLFragment(
-                "u.id IN (SELECT user_id FROM push_tokens WHERE workspace_id = ? AND invalidated_at IS NULL AND platform IN (\(platformList))"
-                    + " AND authorization_state IN (\(stateList))", [ws] + platforms.map(SQLValue.text) + authorizations.map(SQLValue.text))
-                + scoped() + SQLFragment(") AND u.push_subscribe <> 'unsubscribed'")
+                "EXISTS (SELECT 1 FROM push_tokens pt WHERE pt.user_id = u.id AND pt.workspace_id = ? AND pt.invalidated_at IS NULL"
+                    + " AND pt.platform IN (\(platformList)) AND pt.authorization_state IN (\(stateList)))",
+                [ws] + platforms.map(SQLValue.text) + authorizations.map(SQLValue.text))
+                + SQLFragment(" AND u.push_subscribe <> 'unsubscribed'")
         case .pushOpened(let campaign, let window):
             var opens = SQLFragment(
                 "u.id IN (SELECT user_id FROM engagement_events WHERE campaign_id = ? AND type = 'open' AND channel = 'push'", [.text(campaign)])

@@ -108,7 +108,7 @@ struct PushTests {
     static func configureAPNs(_ api: APIHarness, port: Int) async throws {
         let body = JSONValue.object([
             "team_id": .string("TEAM123456"), "key_id": .string("KEY1234567"), "private_key": .string(key.pemRepresentation),
-            "bundle_id": .string("com.example.shop"), "environment": .string("sandbox"), "endpoint": .string("http://127.0.0.1:\(port)"),
+            "bundle_id": .string("com.example.shop"), "environment": .string("sandbox"), "endpoint": .string("https://127.0.0.1:\(port)"),
         ])
         let reply = try await api.put("/beckon/v1/push/apns", body.serialized())
         #expect(reply.status == .ok, "\(reply.text)")
@@ -139,6 +139,14 @@ struct PushTests {
         #expect(reply.status == .created, "\(reply.text)")
     }
 
+    /// The CA of the stand-in's certificate, trusted by Beckon's outbound client as `--extra-ca-file` would.
+    static func tls() throws -> (TestCertificateAuthority, ConnectedContentConfiguration) {
+        let authority = try TestCertificateAuthority()
+        var configuration = try CampaignTests.connectedContent()
+        configuration.extraTrustRoots = try ExtraTrustRoots(pemFile: try authority.writeCertificateFile())
+        return (authority, configuration)
+    }
+
     static let authorized = "aa11" + String(repeating: "0", count: 60)
     static let provisional = "bb22" + String(repeating: "0", count: 60)
     static let dead = "dead" + String(repeating: "0", count: 60)
@@ -146,9 +154,10 @@ struct PushTests {
 
     @Test("an iOS campaign reaches authorized and provisional tokens over APNs, retires a dead token, counts an open", arguments: TestDatabases.all())
     func apnsCampaign(kind: TestDatabaseKind) async throws {
-        try await APIHarness.run(kind, connectedContent: try CampaignTests.connectedContent()) { api in
+        let (authority, tls) = try Self.tls()
+        try await APIHarness.run(kind, connectedContent: tls) { api in
             let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop")
-            try await LocalHTTPServer.run(apns.router()) { port in
+            try await LocalTLSServer.run(apns.router(), authority: authority) { port in
                 try await Self.configureAPNs(api, port: port)
                 let shown = try await api.get("/beckon/v1/push")
                 #expect(shown.json["push"]?["apns"]?["configured"] == .bool(true))
@@ -198,9 +207,10 @@ struct PushTests {
 
     @Test("retries keep the apns-id, ExpiredProviderToken re-mints once, a configuration error pauses APNs until the key is stored again", arguments: TestDatabases.all())
     func apnsRetriesAndPause(kind: TestDatabaseKind) async throws {
-        try await APIHarness.run(kind, connectedContent: try CampaignTests.connectedContent()) { api in
+        let (authority, tls) = try Self.tls()
+        try await APIHarness.run(kind, connectedContent: tls) { api in
             let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop")
-            try await LocalHTTPServer.run(apns.router()) { port in
+            try await LocalTLSServer.run(apns.router(), authority: authority) { port in
                 try await Self.configureAPNs(api, port: port)
                 let throttled = "a429" + String(repeating: "1", count: 60)
                 try await Self.register(api, "t1", token: throttled, name: "Retry")

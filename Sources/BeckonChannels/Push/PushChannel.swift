@@ -2,6 +2,7 @@ import BeckonCore
 import BeckonOutboundHTTP
 import Foundation
 import Liquid
+import Synchronization
 
 /// App and browser push: APNs (iOS), FCM HTTP v1 (Android) and Web Push, one message per user
 /// fanned out to each of the user's valid tokens (most recent first, at most `maxTokensPerUser`),
@@ -17,6 +18,7 @@ public struct PushChannel: MessageChannel {
     private let apns: APNsClient
     private let fcm: FCMClient
     private let webPush: WebPushClient
+    private let prefetched = PrefetchedTokens()
 
     /// - Parameters:
     ///   - concurrencyPerCampaign: pushes of one campaign in flight at once: the HTTP/2 streams
@@ -60,7 +62,11 @@ public struct PushChannel: MessageChannel {
         var reached: Set<String> = []
         do {
             credentials = try await directory.credentials(workspaceID: recipient.workspaceID)
-            devices = try await directory.tokens(workspaceID: recipient.workspaceID, userID: recipient.userID, limit: Self.maxTokensPerUser)
+            if let loaded = prefetched.take(workspaceID: recipient.workspaceID, userID: recipient.userID) {
+                devices = loaded
+            } else {
+                devices = try await directory.tokens(workspaceID: recipient.workspaceID, userID: recipient.userID, limit: Self.maxTokensPerUser)
+            }
             if recipient.attempt > 1 { reached = try await directory.deliveredTokens(messageID: recipient.messageID) }
         } catch {
             return .retryable(reason: "cannot read the push tokens or credentials: \(error)", after: nil, status: nil)
@@ -72,6 +78,12 @@ public struct PushChannel: MessageChannel {
         }
         let outcomes = await deliverAll(message, to: targets, credentials: credentials, recipient: recipient)
         return await combine(outcomes, alreadyReached: reached, recipient: recipient)
+    }
+
+    /// Loads the tokens of a claimed chunk's users in one query; `send` takes them (once) from here.
+    public func prefetch(workspaceID: Int64, userIDs: [Int64]) async {
+        guard let tokens = try? await directory.tokens(workspaceID: workspaceID, userIDs: userIDs, limit: Self.maxTokensPerUser) else { return }
+        prefetched.put(workspaceID: workspaceID, userIDs: userIDs, tokens: tokens)
     }
 
     /// Sends a rendered push to each of the user's valid tokens now and returns each token's
@@ -184,6 +196,24 @@ public struct PushChannel: MessageChannel {
             return .accepted(detail: platforms.isEmpty ? "push" : platforms.joined(separator: ","))
         }
         return rejected ?? invalid ?? .invalidAddress(reason: "no push token took the message")
+    }
+}
+
+/// Tokens loaded for a claimed chunk, each taken once by its user's send (so a later send
+/// reads them fresh); bounded, so sends that never come cannot make it grow.
+final class PrefetchedTokens: Sendable {
+    private static let capacity = 20_000
+    private let entries = Mutex<[String: [PushDeviceToken]]>([:])
+
+    func put(workspaceID: Int64, userIDs: [Int64], tokens: [Int64: [PushDeviceToken]]) {
+        entries.withLock { entries in
+            if entries.count + userIDs.count > Self.capacity { entries.removeAll(keepingCapacity: true) }
+            for userID in userIDs { entries["\(workspaceID):\(userID)"] = tokens[userID] ?? [] }
+        }
+    }
+
+    func take(workspaceID: Int64, userID: Int64) -> [PushDeviceToken]? {
+        entries.withLock { $0.removeValue(forKey: "\(workspaceID):\(userID)") }
     }
 }
 

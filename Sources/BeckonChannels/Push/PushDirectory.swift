@@ -28,6 +28,8 @@ public protocol PushDirectory: Sendable {
     func credentials(workspaceID: Int64) async throws -> PushCredentials
     /// The user's valid tokens, most recently registered first, at most `limit`.
     func tokens(workspaceID: Int64, userID: Int64, limit: Int) async throws -> [PushDeviceToken]
+    /// The valid tokens of several users at once (the same rule and order per user as `tokens`).
+    func tokens(workspaceID: Int64, userIDs: [Int64], limit: Int) async throws -> [Int64: [PushDeviceToken]]
     /// Tokens an earlier attempt of `messageID` already delivered to.
     func deliveredTokens(messageID: String) async throws -> Set<String>
     /// Records tokens `messageID` reached, when the message is retried for its other tokens.
