@@ -13,7 +13,6 @@ import X509
 /// Beckon trusts through --extra-ca-file).
 public struct TestCertificateAuthority: Sendable {
     private let key: Certificate.PrivateKey
-    private let certificate: Certificate
     private let name: DistinguishedName
     /// The CA certificate as PEM (what goes into the extra CA file).
     public let certificatePEM: String
@@ -43,7 +42,6 @@ public struct TestCertificateAuthority: Sendable {
                 SubjectKeyIdentifier(hash: key.publicKey)
             },
             issuerPrivateKey: key)
-        self.certificate = certificate
         self.certificatePEM = try certificate.serializeAsPEM().pemString
     }
 
@@ -91,54 +89,21 @@ public struct TestCertificateAuthority: Sendable {
 /// An HTTP/2-over-TLS Hummingbird server on 127.0.0.1 with a free port, for provider stand-ins (APNs, FCM, Web Push):
 /// `try await LocalTLSServer.run(router, authority: ca) { port in … }`.
 ///
-/// Hummingbird 2.28's HTTP/2 channel offers ALPN `h2` and `http/1.1` (an HTTP/1.1-only client is still served) and
-/// announces NIO's default SETTINGS_MAX_CONCURRENT_STREAMS of 100, which it does not let the caller change.
+/// Hummingbird 2.28's `.http2Upgrade` always offers ALPN `h2` and `http/1.1` (it overwrites the configuration's
+/// protocols, so an HTTP/1.1-only client is still served) and announces NIO's default SETTINGS_MAX_CONCURRENT_STREAMS
+/// of 100, which it gives no way to change.
 public enum LocalTLSServer {
     /// Starts `router` with HTTP/2 over TLS (certificate from `authority`), runs `body` with the port, then stops the server.
     public static func run<Context: RequestContext, T: Sendable>(
         _ router: Router<Context>, authority: TestCertificateAuthority, _ body: (_ port: Int) async throws -> T
     ) async throws -> T where Context.Source == ApplicationRequestContextSource {
         let logger = Logger(label: "local-tls-server")
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router,
-            server: try .http2Upgrade(tlsConfiguration: authority.serverTLSConfiguration()),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "local-tls-test"),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            },
-            logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        let running = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            await group.triggerGracefulShutdown()
-            try await running.value
-            throw LocalTLSServerError()
-        }
-        do {
-            let result = try await body(port)
-            await group.triggerGracefulShutdown()
-            try await running.value
-            return result
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await running.value
-            throw error
+        let configuration = try authority.serverTLSConfiguration()
+        return try await LocalHTTPServer.serve(logger: logger, body) { onRunning in
+            try Application(
+                router: router, server: .http2Upgrade(tlsConfiguration: configuration),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "local-tls-test"),
+                onServerRunning: onRunning, logger: logger)
         }
     }
-
-    /// Whether a request arrived over HTTP/2, given the channel Hummingbird handed its context
-    /// (`ApplicationRequestContextSource.channel`; keep it in a custom context's `init(source:)`). `Request` has no HTTP
-    /// version, but an HTTP/2 request's channel is a stream whose parent is the TLS connection; an HTTP/1 request's is
-    /// the connection itself, whose parent is the listener.
-    public static func isHTTP2(_ channel: any Channel) -> Bool {
-        channel.parent?.parent != nil
-    }
-}
-
-/// The local TLS server did not start listening.
-public struct LocalTLSServerError: Error, CustomStringConvertible {
-    public var description: String { "the local TLS server did not start" }
 }

@@ -225,7 +225,7 @@ struct BenchPushCommand: AsyncParsableCommand {
     func run() async throws {
         var arguments = ["--users", "\(users)", "--concurrency", "\(concurrency)", "--channel", "push"]
         if let databaseURL { arguments += ["--database", databaseURL] }
-        var command = try BenchCampaignCommand.parse(arguments)
+        let command = try BenchCampaignCommand.parse(arguments)
         try await command.run()
     }
 }
