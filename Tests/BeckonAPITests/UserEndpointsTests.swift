@@ -80,7 +80,7 @@ struct UserEndpointsTests {
             let body = """
                 {"app_id": "\(api.workspace.appID)", "device_id": "web-1", "external_id": "u1", "platform": "web",
                  "events": [{"name": "page_view", "time": "2025-06-30T10:00:00Z"}],
-                 "push_token": {"token": "https://push.example/abc", "web_push_keys": {"p256dh": "key", "auth": "secret"}}}
+                 "push_token": {"token": "https://push.example/abc", "web_push_keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}}
                 """
             let reply = try await api.post("/sdk/v1/data", body, key: "")
             #expect(reply.status == .created)
