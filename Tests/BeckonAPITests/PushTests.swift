@@ -139,12 +139,19 @@ struct PushTests {
         #expect(reply.status == .created, "\(reply.text)")
     }
 
-    /// The CA of the stand-in's certificate, trusted by Beckon's outbound client as `--extra-ca-file` would.
-    static func tls() throws -> (TestCertificateAuthority, ConnectedContentConfiguration) {
+    /// A harness whose outbound client trusts the stand-in's CA (as `--extra-ca-file` does), the
+    /// APNs stand-in over TLS and HTTP/2, and APNs configured to reach it.
+    static func withAPNs(_ kind: TestDatabaseKind, _ body: @escaping @Sendable (APIHarness, APNsStandIn, Int) async throws -> Void) async throws {
         let authority = try TestCertificateAuthority()
         var configuration = try CampaignTests.connectedContent()
         configuration.extraTrustRoots = try ExtraTrustRoots(pemFile: try authority.writeCertificateFile())
-        return (authority, configuration)
+        try await APIHarness.run(kind, connectedContent: configuration) { api in
+            let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop")
+            try await LocalTLSServer.run(apns.router(), authority: authority) { port in
+                try await Self.configureAPNs(api, port: port)
+                try await body(api, apns, port)
+            }
+        }
     }
 
     static let authorized = "aa11" + String(repeating: "0", count: 60)
@@ -154,11 +161,8 @@ struct PushTests {
 
     @Test("an iOS campaign reaches authorized and provisional tokens over APNs, retires a dead token, counts an open", arguments: TestDatabases.all())
     func apnsCampaign(kind: TestDatabaseKind) async throws {
-        let (authority, tls) = try Self.tls()
-        try await APIHarness.run(kind, connectedContent: tls) { api in
-            let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop")
-            try await LocalTLSServer.run(apns.router(), authority: authority) { port in
-                try await Self.configureAPNs(api, port: port)
+        try await Self.withAPNs(kind) { api, apns, port in
+            do {
                 let shown = try await api.get("/beckon/v1/push")
                 #expect(shown.json["push"]?["apns"]?["configured"] == .bool(true))
                 #expect(shown.json["push"]?["apns"]?["bundle_id"] == .string("com.example.shop"))
@@ -207,11 +211,8 @@ struct PushTests {
 
     @Test("retries keep the apns-id, ExpiredProviderToken re-mints once, a configuration error pauses APNs until the key is stored again", arguments: TestDatabases.all())
     func apnsRetriesAndPause(kind: TestDatabaseKind) async throws {
-        let (authority, tls) = try Self.tls()
-        try await APIHarness.run(kind, connectedContent: tls) { api in
-            let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop")
-            try await LocalTLSServer.run(apns.router(), authority: authority) { port in
-                try await Self.configureAPNs(api, port: port)
+        try await Self.withAPNs(kind) { api, apns, port in
+            do {
                 let throttled = "a429" + String(repeating: "1", count: 60)
                 try await Self.register(api, "t1", token: throttled, name: "Retry")
                 try await Self.register(api, "t2", token: Self.authorized, name: "Fresh")
