@@ -134,18 +134,18 @@ public struct PushChannel: MessageChannel {
     private func deliver(_ rendered: JSONValue, to device: PushDeviceToken, credentials: PushCredentials, recipient: Recipient) async -> TokenOutcome {
         let provider = PushProvider(platform: device.platform)
         if let reason = credentials.paused[provider] {
-            return TokenOutcome(outcome: .configError(reason: "\(provider.displayName) is paused for this workspace: \(reason)"))
+            return TokenOutcome(outcome: .configError(reason: "\(provider.displayName) is paused for this workspace: \(reason)"), pausesProvider: false)
         }
         switch device.platform {
         case .ios:
-            guard let apns = credentials.apns else { return TokenOutcome(outcome: .configError(reason: "APNs is not configured (PUT /beckon/v1/push/apns)")) }
+            guard let apns = credentials.apns else { return TokenOutcome(outcome: .configError(reason: "APNs is not configured (PUT /beckon/v1/push/apns)"), pausesProvider: false) }
             return await self.apns.send(rendered, to: device, credentials: apns, recipient: recipient)
         case .android:
-            guard let fcm = credentials.fcm else { return TokenOutcome(outcome: .configError(reason: "FCM is not configured (PUT /beckon/v1/push/fcm)")) }
+            guard let fcm = credentials.fcm else { return TokenOutcome(outcome: .configError(reason: "FCM is not configured (PUT /beckon/v1/push/fcm)"), pausesProvider: false) }
             return await self.fcm.send(rendered, to: device, credentials: fcm, recipient: recipient)
         case .web:
             guard let web = credentials.web else {
-                return TokenOutcome(outcome: .configError(reason: "Web Push has no VAPID key (POST /beckon/v1/push/web/vapid)"))
+                return TokenOutcome(outcome: .configError(reason: "Web Push has no VAPID key (POST /beckon/v1/push/web/vapid)"), pausesProvider: false)
             }
             return await webPush.send(rendered, to: device, credentials: web, recipient: recipient)
         }
@@ -175,9 +175,7 @@ public struct PushChannel: MessageChannel {
                     waiting = result.outcome
                 case .configError(let reason):
                     let provider = PushProvider(platform: device.platform)
-                    if !paused.contains(provider), !reason.contains("is paused for this workspace"), !reason.contains("is not configured"),
-                        !reason.contains("has no VAPID")
-                    {
+                    if !paused.contains(provider), result.pausesProvider {
                         try await directory.pause(workspaceID: recipient.workspaceID, provider: provider, reason: reason)
                     }
                     paused.insert(provider)

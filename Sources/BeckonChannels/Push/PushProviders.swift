@@ -9,6 +9,8 @@ import _CryptoExtras
 struct TokenOutcome: Error, Sendable {
     let outcome: ChannelOutcome
     var invalidSince: Int64? = nil
+    /// A configError that must not pause the provider again (already paused, or not configured).
+    var pausesProvider = true
 }
 
 /// What the provider clients share: the outbound client, the workspace allowlist and the clock.
