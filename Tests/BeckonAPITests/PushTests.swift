@@ -104,6 +104,8 @@ final class APNsStandIn: Sendable {
 @Suite("Push")
 struct PushTests {
     static let key = P256.Signing.PrivateKey()
+    /// The CA of every provider stand-in in these tests, trusted as `--extra-ca-file` is.
+    static let authority = try! TestCertificateAuthority()
 
     static func configureAPNs(_ api: APIHarness, port: Int) async throws {
         let body = JSONValue.object([
@@ -142,12 +144,11 @@ struct PushTests {
     /// A harness whose outbound client trusts the stand-in's CA (as `--extra-ca-file` does), the
     /// APNs stand-in over TLS and HTTP/2, and APNs configured to reach it.
     static func withAPNs(_ kind: TestDatabaseKind, _ body: @escaping @Sendable (APIHarness, APNsStandIn, Int) async throws -> Void) async throws {
-        let authority = try TestCertificateAuthority()
         var configuration = try CampaignTests.connectedContent()
-        configuration.extraTrustRoots = try ExtraTrustRoots(pemFile: try authority.writeCertificateFile())
+        configuration.extraTrustRoots = try ExtraTrustRoots(pemFile: try Self.authority.writeCertificateFile())
         try await APIHarness.run(kind, connectedContent: configuration) { api in
             let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop")
-            try await LocalTLSServer.run(apns.router(), authority: authority) { port in
+            try await LocalTLSServer.run(apns.router(), authority: Self.authority) { port in
                 try await Self.configureAPNs(api, port: port)
                 try await body(api, apns, port)
             }
@@ -162,94 +163,92 @@ struct PushTests {
     @Test("an iOS campaign reaches authorized and provisional tokens over APNs, retires a dead token, counts an open", arguments: TestDatabases.all())
     func apnsCampaign(kind: TestDatabaseKind) async throws {
         try await Self.withAPNs(kind) { api, apns, port in
-            do {
-                let shown = try await api.get("/beckon/v1/push")
-                #expect(shown.json["push"]?["apns"]?["configured"] == .bool(true))
-                #expect(shown.json["push"]?["apns"]?["bundle_id"] == .string("com.example.shop"))
-                #expect(!shown.text.contains("PRIVATE KEY"), "the key is never returned")
-                try await Self.register(api, "u1", token: Self.authorized, name: "지민")
-                try await Self.register(api, "u2", token: Self.provisional, authorization: "provisional", name: "Alex")
-                try await Self.register(api, "u3", token: Self.dead, name: "Sam")
-                try await Self.register(api, "u4", token: Self.denied, authorization: "denied", name: "Kim")
-                let track = try await api.post("/users/track", #"{"attributes": [{"external_id": "u5", "first_name": "NoToken"}]}"#)
-                #expect(track.status == .created)
-                let id = try await Self.campaign(api)
-                try await Self.trigger(api, id, ["u1", "u2", "u3", "u4", "u5"])
-                try await api.campaigns.pipeline.drain()
+            let shown = try await api.get("/beckon/v1/push")
+            #expect(shown.json["push"]?["apns"]?["configured"] == .bool(true))
+            #expect(shown.json["push"]?["apns"]?["bundle_id"] == .string("com.example.shop"))
+            #expect(!shown.text.contains("PRIVATE KEY"), "the key is never returned")
+            try await Self.register(api, "u1", token: Self.authorized, name: "지민")
+            try await Self.register(api, "u2", token: Self.provisional, authorization: "provisional", name: "Alex")
+            try await Self.register(api, "u3", token: Self.dead, name: "Sam")
+            try await Self.register(api, "u4", token: Self.denied, authorization: "denied", name: "Kim")
+            let track = try await api.post("/users/track", #"{"attributes": [{"external_id": "u5", "first_name": "NoToken"}]}"#)
+            #expect(track.status == .created)
+            let id = try await Self.campaign(api)
+            try await Self.trigger(api, id, ["u1", "u2", "u3", "u4", "u5"])
+            try await api.campaigns.pipeline.drain()
 
-                #expect(Set(apns.all.map(\.token)) == [Self.authorized, Self.provisional, Self.dead], "denied and token-less users are not reached")
-                let first = try #require(apns.accepted.first { $0.token == Self.authorized })
-                #expect(first.payload["aps"]?["alert"]?["title"] == .string("지민님, 지금 37명이 보고 있어요"))
-                #expect(first.payload["deep_link"] == .string("shop://p/sneakers"))
-                #expect(first.payload["product"] == .string("sneakers"))
-                #expect(first.headers["apns-push-type"] == "alert" && first.headers["apns-priority"] == "10")
-                #expect(Set(apns.all.map(\.jwt)).count == 1, "one provider token for every push")
-                let deliveryID = try #require(first.payload["beckon_message_id"]?.stringValue)
-                let messageID = String(deliveryID.prefix { $0 != "." })
-                #expect(first.apnsID == PushDeliveryID.apnsID(messageID: messageID, token: Self.authorized))
+            #expect(Set(apns.all.map(\.token)) == [Self.authorized, Self.provisional, Self.dead], "denied and token-less users are not reached")
+            let first = try #require(apns.accepted.first { $0.token == Self.authorized })
+            #expect(first.payload["aps"]?["alert"]?["title"] == .string("지민님, 지금 37명이 보고 있어요"))
+            #expect(first.payload["deep_link"] == .string("shop://p/sneakers"))
+            #expect(first.payload["product"] == .string("sneakers"))
+            #expect(first.headers["apns-push-type"] == "alert" && first.headers["apns-priority"] == "10")
+            #expect(Set(apns.all.map(\.jwt)).count == 1, "one provider token for every push")
+            let deliveryID = try #require(first.payload["beckon_message_id"]?.stringValue)
+            let messageID = String(deliveryID.prefix { $0 != "." })
+            #expect(first.apnsID == PushDeliveryID.apnsID(messageID: messageID, token: Self.authorized))
 
-                let counts = try await api.campaigns.queue.engagementCounts(campaignID: id)
-                #expect(counts["delivery"] == 2 && counts["bounce"] == 1 && counts["failure"] == 1, "\(counts)")
+            let counts = try await api.campaigns.queue.engagementCounts(campaignID: id)
+            #expect(counts["delivery"] == 2 && counts["bounce"] == 1 && counts["failure"] == 1, "\(counts)")
 
-                // The dead token is retired: the next send does not target its user.
-                try await Self.trigger(api, id, ["u1", "u2", "u3"])
-                try await api.campaigns.pipeline.drain()
-                #expect(apns.all.count == 5 && apns.all.suffix(2).allSatisfy { $0.token != Self.dead })
+            // The dead token is retired: the next send does not target its user.
+            try await Self.trigger(api, id, ["u1", "u2", "u3"])
+            try await api.campaigns.pipeline.drain()
+            #expect(apns.all.count == 5 && apns.all.suffix(2).allSatisfy { $0.token != Self.dead })
 
-                // The SDK reports the open with the payload's beckon_message_id.
-                let open = try await api.post("/sdk/v1/data", #"""
-                    {"app_id": "\#(api.workspace.appID)", "device_id": "dev-u1", "external_id": "u1", "platform": "ios",
-                     "push_opens": [{"message_id": "\#(deliveryID)"}, {"message_id": "\#(deliveryID)"}]}
-                    """#, key: "")
-                #expect(open.status == .created || open.status == .ok, "\(open.text)")
-                #expect(try await api.campaigns.queue.engagementCounts(campaignID: id)["open"] == 1, "an open is counted once")
-                let opened = try await api.post("/beckon/v1/segments/preview", #"{"filter": {"push_opened": {"campaign_id": "\#(id)", "within_last": {"days": 7}}}}"#)
-                if opened.status == .ok { #expect(opened.json["size"] == .int(1) || opened.json["count"] == .int(1), "\(opened.text)") }
-            }
+            // The SDK reports the open with the payload's beckon_message_id.
+            let open = try await api.post("/sdk/v1/data", #"""
+                {"app_id": "\#(api.workspace.appID)", "device_id": "dev-u1", "external_id": "u1", "platform": "ios",
+                 "push_opens": [{"message_id": "\#(deliveryID)"}, {"message_id": "\#(deliveryID)"}]}
+                """#, key: "")
+            #expect(open.status == .created || open.status == .ok, "\(open.text)")
+            #expect(try await api.campaigns.queue.engagementCounts(campaignID: id)["open"] == 1, "an open is counted once")
+            let opened = try await api.post("/beckon/v1/segments/preview", #"{"filter": {"push_opened": {"campaign_id": "\#(id)", "within_last": {"days": 7}}}}"#)
+            #expect(opened.status == .ok && opened.json["size"] == .int(1) && opened.json["sample"] == .array([.string("u1")]), "\(opened.text)")
+            let provisional = try await api.post("/beckon/v1/segments/preview", #"{"filter": {"push": {"platform": "ios", "authorization": "provisional"}}}"#)
+            #expect(provisional.json["sample"] == .array([.string("u2")]), "provisional tokens are segmentable: \(provisional.text)")
         }
     }
 
     @Test("retries keep the apns-id, ExpiredProviderToken re-mints once, a configuration error pauses APNs until the key is stored again", arguments: TestDatabases.all())
     func apnsRetriesAndPause(kind: TestDatabaseKind) async throws {
         try await Self.withAPNs(kind) { api, apns, port in
-            do {
-                let throttled = "a429" + String(repeating: "1", count: 60)
-                try await Self.register(api, "t1", token: throttled, name: "Retry")
-                try await Self.register(api, "t2", token: Self.authorized, name: "Fresh")
-                apns.expireFirstToken()
-                let id = try await Self.campaign(api)
-                try await Self.trigger(api, id, ["t1", "t2"])
-                try await api.campaigns.pipeline.drain()
-                #expect(apns.accepted.map(\.token) == [Self.authorized], "the throttled token waits for its Retry-After")
-                #expect(Set(apns.all.map(\.jwt)).count == 2, "re-minted once after ExpiredProviderToken")
-                api.clock.advance(by: 31)
-                try await api.campaigns.pipeline.drain()
-                // (The ExpiredProviderToken answer may have gone to either token first.)
-                let tries = apns.all.filter { $0.token == throttled && $0.status != 403 }
-                #expect(tries.count == 2 && tries.last?.status == 200, "\(tries.map(\.status))")
-                #expect(Set(tries.map(\.apnsID)).count == 1, "the retry reuses the apns-id")
+            let throttled = "a429" + String(repeating: "1", count: 60)
+            try await Self.register(api, "t1", token: throttled, name: "Retry")
+            try await Self.register(api, "t2", token: Self.authorized, name: "Fresh")
+            apns.expireFirstToken()
+            let id = try await Self.campaign(api)
+            try await Self.trigger(api, id, ["t1", "t2"])
+            try await api.campaigns.pipeline.drain()
+            #expect(apns.accepted.map(\.token) == [Self.authorized], "the throttled token waits for its Retry-After")
+            #expect(Set(apns.all.map(\.jwt)).count == 2, "re-minted once after ExpiredProviderToken")
+            api.clock.advance(by: 31)
+            try await api.campaigns.pipeline.drain()
+            // (The ExpiredProviderToken answer may have gone to either token first.)
+            let tries = apns.all.filter { $0.token == throttled && $0.status != 403 }
+            #expect(tries.count == 2 && tries.last?.status == 200, "\(tries.map(\.status))")
+            #expect(Set(tries.map(\.apnsID)).count == 1, "the retry reuses the apns-id")
 
-                // A refused provider token pauses APNs; messages wait and are sent after the key is stored again.
-                apns.refuseAll(true)
-                try await Self.register(api, "p1", token: "ee55" + String(repeating: "2", count: 60), name: "Paused")
-                try await Self.trigger(api, id, ["p1"])
-                try await api.campaigns.pipeline.drain()
-                let paused = try await api.get("/beckon/v1/push")
-                #expect(paused.json["push"]?["apns"]?["paused"] == .bool(true))
-                #expect(paused.json["push"]?["apns"]?["paused_reason"]?.stringValue?.contains("InvalidProviderToken") == true, "\(paused.text)")
-                let refusedCalls = apns.all.count
-                api.clock.advance(by: 61)
-                try await api.campaigns.pipeline.drain()
-                #expect(apns.all.count == refusedCalls, "a paused provider is not called")
-                apns.refuseAll(false)
-                try await Self.configureAPNs(api, port: port)
-                api.clock.advance(by: 61)
-                try await api.campaigns.pipeline.drain()
-                #expect(apns.accepted.contains { $0.token.hasPrefix("ee55") }, "sent once the key was stored again")
-                let resumed = try await api.get("/beckon/v1/push")
-                #expect(resumed.json["push"]?["apns"]?["paused"] == .bool(false))
-                #expect(try await api.campaigns.queue.engagementCounts(campaignID: id)["failure"] == nil, "nothing failed while paused")
-            }
+            // A refused provider token pauses APNs; messages wait and are sent after the key is stored again.
+            apns.refuseAll(true)
+            try await Self.register(api, "p1", token: "ee55" + String(repeating: "2", count: 60), name: "Paused")
+            try await Self.trigger(api, id, ["p1"])
+            try await api.campaigns.pipeline.drain()
+            let paused = try await api.get("/beckon/v1/push")
+            #expect(paused.json["push"]?["apns"]?["paused"] == .bool(true))
+            #expect(paused.json["push"]?["apns"]?["paused_reason"]?.stringValue?.contains("InvalidProviderToken") == true, "\(paused.text)")
+            let refusedCalls = apns.all.count
+            api.clock.advance(by: 61)
+            try await api.campaigns.pipeline.drain()
+            #expect(apns.all.count == refusedCalls, "a paused provider is not called")
+            apns.refuseAll(false)
+            try await Self.configureAPNs(api, port: port)
+            api.clock.advance(by: 61)
+            try await api.campaigns.pipeline.drain()
+            #expect(apns.accepted.contains { $0.token.hasPrefix("ee55") }, "sent once the key was stored again")
+            let resumed = try await api.get("/beckon/v1/push")
+            #expect(resumed.json["push"]?["apns"]?["paused"] == .bool(false))
+            #expect(try await api.campaigns.queue.engagementCounts(campaignID: id)["failure"] == nil, "nothing failed while paused")
         }
     }
 

@@ -164,17 +164,42 @@ struct APNsClient: Sendable {
 /// assertion), cached until five minutes before they expire and refreshed once on a 401.
 final class FCMClient: Sendable {
     let transport: PushTransport
-    private let accessTokens = Mutex<[String: (token: String, expiresAt: Int64)]>([:])
+    private let accessTokens = Mutex<(
+        tokens: [String: (token: String, expiresAt: Int64)], fetching: [String: Task<Result<String, TokenOutcome>, Never>]
+    )>(([:], [:]))
 
     init(transport: PushTransport) {
         self.transport = transport
     }
 
-    /// A cached access token, or a new one from the token endpoint.
+    /// A cached access token, or a new one from the token endpoint; concurrent sends that find no
+    /// usable token wait for one request to the endpoint instead of each making their own.
     func accessToken(_ credentials: FCMCredentials, workspaceID: Int64, replacing refused: String? = nil) async -> Result<String, TokenOutcome> {
         let key = "\(credentials.clientEmail)|\(credentials.tokenURI)"
         let now = transport.nowSeconds
-        if let cached = accessTokens.withLock({ $0[key] }), cached.expiresAt - 300 > now, cached.token != refused { return .success(cached.token) }
+        enum Step { case cached(String), wait(Task<Result<String, TokenOutcome>, Never>) }
+        let step = accessTokens.withLock { state -> Step in
+            if let cached = state.tokens[key], cached.expiresAt - 300 > now, cached.token != refused { return .cached(cached.token) }
+            if let running = state.fetching[key] { return .wait(running) }
+            let task = Task { [self] in
+                let result = await requestAccessToken(credentials, workspaceID: workspaceID, now: now)
+                accessTokens.withLock { state in
+                    state.fetching[key] = nil
+                    if case .success(let token) = result { state.tokens[key] = token }
+                }
+                return result.map(\.token)
+            }
+            state.fetching[key] = task
+            return .wait(task)
+        }
+        switch step {
+        case .cached(let token): return .success(token)
+        case .wait(let fetch): return await fetch.value
+        }
+    }
+
+    /// One request to the token endpoint with a freshly signed assertion.
+    private func requestAccessToken(_ credentials: FCMCredentials, workspaceID: Int64, now: Int64) async -> Result<(token: String, expiresAt: Int64), TokenOutcome> {
         var header: [String: JSONValue] = ["alg": .string("RS256"), "typ": .string("JWT")]
         if let id = credentials.privateKeyID { header["kid"] = .string(id) }
         let assertion: String
@@ -214,8 +239,7 @@ final class FCMClient: Sendable {
         }
         let lifetime: Int64
         if case .int(let seconds)? = answer["expires_in"] { lifetime = seconds } else { lifetime = 3_600 }
-        accessTokens.withLock { $0[key] = (token, now + lifetime) }
-        return .success(token)
+        return .success((token, now + lifetime))
     }
 
     func send(_ rendered: JSONValue, to device: PushDeviceToken, credentials: FCMCredentials, recipient: Recipient) async -> TokenOutcome {
