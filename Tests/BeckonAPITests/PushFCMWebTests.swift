@@ -281,6 +281,42 @@ struct PushFCMWebTests {
                     """#, key: "")
                 #expect(open.status == .created || open.status == .ok, "\(open.text)")
                 #expect(try await api.campaigns.queue.engagementCounts(campaignID: id)["open"] == 1)
+
+                // Braze's /messages/send push objects, field names as Braze's.
+                let (apnsBefore, fcmBefore, webBefore) = (apns.all.count, fcm.pushes.count, web.pushes.count)
+                let braze = try await api.post("/messages/send", #"""
+                    {"external_user_ids": ["i1", "a1", "b1"], "campaign_id": "\#(id)",
+                     "messages": {
+                       "apple_push": {"alert": {"title": "Flash sale", "body": "{{${first_name}}}, 2 hours only"}, "badge": 3, "sound": "default",
+                                      "extra": {"sku": "A-2", "count": 2}, "custom_uri": "shop://sale", "collapse_id": "sale", "apns_priority": 5,
+                                      "notification_group_thread_id": "sales", "use_webview": true, "message_variation_id": "v1"},
+                       "android_push": {"alert": "2 hours only", "title": "Flash sale", "extra": {"sku": "A-2"}, "notification_channel_id": "deals",
+                                        "priority": 1, "android_priority": "normal", "time_to_live": 7200, "accent_color": 16711680},
+                       "web_push": {"alert": "2 hours only", "title": "Flash sale", "custom_uri": "https://shop.example/sale",
+                                    "image_url": "https://shop.example/i.png", "require_interaction": true,
+                                    "buttons": [{"text": "Open", "action": "URI", "uri": "https://shop.example/sale"}]}}}
+                    """#)
+                #expect(braze.status == .created, "\(braze.text)")
+                try await api.campaigns.pipeline.drain()
+                let ios = try #require(apns.all.dropFirst(apnsBefore).first { $0.token == PushTests.authorized })
+                #expect(ios.payload["aps"]?["alert"]?["title"] == .string("Flash sale") && ios.payload["aps"]?["alert"]?["body"] == .string("Ios, 2 hours only"))
+                #expect(ios.payload["aps"]?["badge"] == .int(3) && ios.payload["aps"]?["thread-id"] == .string("sales"))
+                #expect(ios.payload["sku"] == .string("A-2") && ios.payload["count"] == .string("2") && ios.payload["deep_link"] == .string("shop://sale"))
+                #expect(ios.headers["apns-priority"] == "5" && ios.headers["apns-collapse-id"] == "sale")
+                let androidBraze = try #require(fcm.pushes.dropFirst(fcmBefore).first { $0.token == "fcm-token-a1" })
+                #expect(androidBraze.message["notification"]?["body"] == .string("2 hours only"))
+                #expect(androidBraze.message["android"]?["priority"] == .string("NORMAL") && androidBraze.message["android"]?["ttl"] == .string("7200s"))
+                #expect(androidBraze.message["android"]?["notification"]?["notification_priority"] == .string("PRIORITY_HIGH"))
+                #expect(androidBraze.message["android"]?["notification"]?["color"] == .string("#ff0000"))
+                let webBraze = try #require(web.pushes.dropFirst(webBefore).first)
+                #expect(webBraze.payload["url"] == .string("https://shop.example/sale") && webBraze.payload["icon"] == .string("https://shop.example/i.png"))
+                #expect(webBraze.payload["actions"] == .array([.object(["action": .string("uri"), "title": .string("Open"), "url": .string("https://shop.example/sale")])]))
+                #expect(webBraze.payload["require_interaction"] == .bool(true))
+
+                let badExtra = try await api.post("/messages/send", #"{"external_user_ids": ["i1"], "messages": {"apple_push": {"alert": "x", "extra": "nope"}, "android_push": {"alert": "x"}, "kindle_push": {}}}"#)
+                #expect(badExtra.status == .badRequest)
+                #expect(badExtra.text.contains("messages.apple_push.extra: Invalid Extra Push Payload"), "\(badExtra.text)")
+                #expect(badExtra.text.contains("messages.android_push.title: is required") && badExtra.text.contains("messages.kindle_push"), "\(badExtra.text)")
             }
         }
     }

@@ -202,7 +202,7 @@ extension BeckonAPI {
             let idempotency = try Self.idempotencyRequest(request, workspaceID: key.workspaceID, endpoint: "/messages/send", body: body)
             if let replay = try await replay(idempotency) { return replay }
             let (definition, recipients, campaignID, sendID) = try await Self.messagesSend(
-                body, workspaceID: key.workspaceID, campaigns: campaigns.store, channels: campaigns.channels)
+                body, workspaceID: key.workspaceID, now: clock.now(), campaigns: campaigns.store, channels: campaigns.channels)
             let dispatch = NewDispatch(
                 id: DispatchID.random(), workspaceID: key.workspaceID, campaignID: campaignID, kind: .messagesSend, definition: definition,
                 triggerProperties: .object([:]), recipients: recipients, scheduledAt: BrazeTime.epochMilliseconds(clock.now()), sendID: sendID)
@@ -380,9 +380,10 @@ extension BeckonAPI {
         return time
     }
 
-    /// `/messages/send`: an ad-hoc webhook message as a one-off definition, its recipients, and the
+    /// `/messages/send`: ad-hoc webhook and push messages (Braze's `webhook`, `apple_push`,
+    /// `android_push`, `web_push` objects) as a one-off definition, its recipients, and the
     /// optional campaign and send id it reports under.
-    static func messagesSend(_ body: JSONValue, workspaceID: Int64, campaigns: CampaignStore, channels: ChannelCatalog) async throws
+    static func messagesSend(_ body: JSONValue, workspaceID: Int64, now: Date, campaigns: CampaignStore, channels: ChannelCatalog) async throws
         -> (definition: JSONValue, recipients: JSONValue?, campaignID: String?, sendID: String?)
     {
         guard let object = body.objectValue else { throw APIError.badRequest(["the body must be a JSON object"]) }
@@ -417,21 +418,24 @@ extension BeckonAPI {
         if let state = object["recipient_subscription_state"], !["opted_in", "subscribed", "all"].contains(state.stringValue ?? "") {
             problems.append("recipient_subscription_state: must be 'opted_in', 'subscribed' or 'all'")
         }
-        var webhook: [String: JSONValue] = [:]
-        if let messages = object["messages"]?.objectValue, !messages.isEmpty {
-            for channel in messages.keys.sorted() where channel != "webhook" {
-                problems.append("messages.\(channel): not available through /messages/send yet (available: webhook)")
+        var messages: [String: JSONValue] = [:]
+        if let given = object["messages"]?.objectValue, !given.isEmpty {
+            for channel in given.keys.sorted() where channel != "webhook" && !BrazePushObjects.isPushKey(channel) {
+                problems.append("messages.\(channel): not available through /messages/send yet (available: webhook, apple_push, android_push, web_push)")
             }
-            if let given = messages["webhook"]?.objectValue {
-                webhook["url"] = given["url"] ?? .null
-                webhook["method"] = given["request_method"] ?? .string("POST")
-                webhook["headers"] = given["request_headers"] ?? .object([:])
-                webhook["body"] = given["body"] ?? .string("")
-            } else {
-                problems.append("messages.webhook: is required: {\"url\", \"request_method\", \"request_headers\", \"body\"}")
+            if let webhook = given["webhook"] {
+                if let fields = webhook.objectValue {
+                    messages["webhook"] = .object([
+                        "url": fields["url"] ?? .null, "method": fields["request_method"] ?? .string("POST"),
+                        "headers": fields["request_headers"] ?? .object([:]), "body": fields["body"] ?? .string(""),
+                    ])
+                } else {
+                    problems.append("messages.webhook: must be an object {\"url\", \"request_method\", \"request_headers\", \"body\"}")
+                }
             }
+            if let push = BrazePushObjects.pushMessage(given, now: now, problems: &problems) { messages["push"] = push }
         } else {
-            problems.append("messages: is required: {\"webhook\": {\"url\", \"request_method\", \"request_headers\", \"body\"}}")
+            problems.append("messages: is required: {\"webhook\": {…}, \"apple_push\": {…}, \"android_push\": {…}, \"web_push\": {…}}")
         }
         var campaignID: String?
         if let value = object["campaign_id"], !value.isNull {
@@ -446,10 +450,10 @@ extension BeckonAPI {
         }
         let definition = JSONValue.object([
             "name": .string("messages/send"), "delivery": .object(["type": .string("api_triggered")]), "audience": .object(audience),
-            "messages": .object(["webhook": .object(webhook)]),
+            "messages": .object(messages),
             "frequency_capped": .bool(object["override_frequency_capping"] != .bool(true)),
         ])
-        if problems.isEmpty, !webhook.isEmpty {
+        if problems.isEmpty, !messages.isEmpty {
             do {
                 _ = try CampaignDefinition.parse(definition, channels: channels)
             } catch {
