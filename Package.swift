@@ -39,7 +39,7 @@ let package = Package(
         // Domain values and their validation.
         .target(
             name: "BeckonCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
 

@@ -60,9 +60,11 @@ public struct CampaignDefinition: Sendable {
         case sessionStart
         /// The user entering a segment, noticed when their profile, events or purchases change.
         case enteredSegment(String)
+        /// The user opening a push of a campaign (`nil`: of the campaign this action belongs to).
+        case pushOpened(campaignID: String?)
 
-        /// Whether an observed event or purchase is this action.
-        public func matches(_ observed: ObservedAction) -> Bool {
+        /// Whether an observed action is this action, for the campaign `campaignID` it belongs to.
+        public func matches(_ observed: ObservedAction, campaignID: String) -> Bool {
             switch (self, observed.kind) {
             case (.event(let name, let conditions), .event(let observedName)):
                 guard name == observedName else { return false }
@@ -71,6 +73,8 @@ public struct CampaignDefinition: Sendable {
                 return productID == nil || productID == observedProduct
             case (.sessionStart, .sessionStart):
                 return true
+            case (.pushOpened(let opened), .pushOpen(let observedCampaign)):
+                return (opened ?? campaignID) == observedCampaign
             default:
                 return false
             }
@@ -358,7 +362,22 @@ extension CampaignDefinition {
             }
             return .enteredSegment(id)
         }
-        problems.append("\(path): must be {\"event\": NAME, \"where\": {…}}, {\"purchase\": {…}}, {\"session_start\": {}} or {\"entered_segment\": ID}")
+        if let opened = value["push_opened"] {
+            guard let members = opened.objectValue else {
+                problems.append("\(path).push_opened: must be an object: {} (this campaign's push) or {\"campaign_id\": ID}")
+                return nil
+            }
+            if let id = members["campaign_id"], !id.isNull {
+                guard let text = id.stringValue, !text.isEmpty else {
+                    problems.append("\(path).push_opened.campaign_id: must be a campaign id")
+                    return nil
+                }
+                return .pushOpened(campaignID: text)
+            }
+            return .pushOpened(campaignID: nil)
+        }
+        problems.append(
+            "\(path): must be {\"event\": NAME, \"where\": {…}}, {\"purchase\": {…}}, {\"session_start\": {}}, {\"entered_segment\": ID} or {\"push_opened\": {}}")
         return nil
     }
 
@@ -369,6 +388,9 @@ extension CampaignDefinition {
             return nil
         }
         let trigger = parseAction(triggerValue, path: "delivery.trigger", problems: &problems)
+        if case .pushOpened(nil)? = trigger {
+            problems.append("delivery.trigger.push_opened.campaign_id: is required: the campaign whose push opens trigger this one")
+        }
         var delay = Delay.seconds(0)
         if let delayValue = value["delay"], !delayValue.isNull {
             if case .int(let seconds)? = delayValue["seconds"], (0...2_592_000).contains(seconds) {
@@ -419,6 +441,8 @@ public struct ObservedAction: Sendable {
         case sessionStart
         /// Attributes changed (segment entry is re-checked).
         case profileUpdate
+        /// A push of this campaign was opened.
+        case pushOpen(campaignID: String)
     }
 
     public let kind: Kind

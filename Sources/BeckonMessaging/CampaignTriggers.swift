@@ -51,6 +51,7 @@ public final class CampaignTriggers: Sendable {
             case .purchase: interest.purchases = true
             case .sessionStart: interest.sessionStarts = true
             case .enteredSegment: interest.profileUpdates = true
+            case .pushOpened: interest.pushOpens = true
             }
         }
         for campaign in try await reactingCampaigns(workspaceID: workspaceID) {
@@ -155,20 +156,20 @@ public final class CampaignTriggers: Sendable {
     ) throws {
         let action = ObservedAction(fact)
         let now = fact.observedAt
-        for (index, conversion) in campaign.definition.conversionEvents.enumerated() where conversion.action.matches(action) {
+        for (index, conversion) in campaign.definition.conversionEvents.enumerated() where conversion.action.matches(action, campaignID: campaign.id) {
             try Self.recordConversion(
                 connection, workspaceID: fact.workspaceID, campaignID: campaign.id, userID: fact.userID, label: ["A", "B", "C", "D"][index],
                 time: now, windowMilliseconds: Int64(conversion.windowSeconds) * 1_000)
         }
         guard case .actionBased(let delivery) = campaign.definition.delivery else { return }
-        if delivery.cancelIf.contains(where: { $0.matches(action) }) {
+        if delivery.cancelIf.contains(where: { $0.matches(action, campaignID: campaign.id) }) {
             try Self.cancelPending(connection, campaignID: campaign.id, userID: fact.userID, now: now)
         }
         let key = "\(campaign.id)|\(fact.userID)"
         if case .enteredSegment = delivery.trigger {
             guard segmentChecked.insert(key).inserted, let inside = plan.membership[key] else { return }
             guard try Self.noteSegmentMembership(connection, campaignID: campaign.id, userID: fact.userID, inside: inside, now: now) else { return }
-        } else if !delivery.trigger.matches(action) {
+        } else if !delivery.trigger.matches(action, campaignID: campaign.id) {
             return
         }
         let dispatchID = DispatchID.derived("action", campaign.id, String(fact.userID), String(fact.id))
@@ -322,6 +323,7 @@ extension ObservedAction {
         case .purchase: kind = .purchase(productID: fact.name ?? "")
         case .sessionStart: kind = .sessionStart
         case .profileUpdate: kind = .profileUpdate
+        case .pushOpen: kind = .pushOpen(campaignID: fact.name ?? "")
         }
         self.init(kind: kind, properties: fact.properties)
     }

@@ -129,7 +129,8 @@ struct PushTests {
             {"name": "Social proof", "delivery": {"type": "api_triggered"},
              "messages": {"push": {"title": "{{${first_name}}}님, 지금 37명이 보고 있어요", "body": "재고가 얼마 남지 않았어요",
                                    "deep_link": "shop://p/{{api_trigger_properties.${product}}}", "data": {"product": "{{api_trigger_properties.${product}}}"},
-                                   "platforms": ["ios"]}}}
+                                   "platforms": ["ios"]}},
+             "conversion_events": [{"push_opened": {}}]}
             """#)
     }
 
@@ -203,8 +204,22 @@ struct PushTests {
                 """#, key: "")
             #expect(open.status == .created || open.status == .ok, "\(open.text)")
             #expect(try await api.campaigns.queue.engagementCounts(campaignID: id)["open"] == 1, "an open is counted once")
+            // Braze-style: a push_opened event through /users/track with the payload's id (u2's delivery).
+            let second = try #require(apns.accepted.first { $0.token == Self.provisional }?.payload["beckon_message_id"]?.stringValue)
+            let now = BrazeTime.format(epochMilliseconds: BrazeTime.epochMilliseconds(api.clock.now()))
+            let tracked = try await api.post("/users/track", #"{"events": [{"external_id": "u2", "name": "push_opened", "time": "\#(now)", "properties": {"message_id": "\#(second)"}}]}"#)
+            #expect(tracked.status == .created, "\(tracked.text)")
+            let notMine = try await api.post("/users/track", #"{"events": [{"external_id": "u3", "name": "push_opened", "time": "\#(now)", "properties": {"message_id": "\#(deliveryID)"}}]}"#)
+            #expect(notMine.status == .created, "another user's message id is stored as an event but is not an open")
+            try await api.campaigns.pipeline.drain()
+            let counted = try await api.campaigns.queue.engagementCounts(campaignID: id)
+            #expect(counted["open"] == 2 && counted["conversion"] == 2, "opens count for the campaign's push_opened conversion: \(counted)")
+            let series = try await api.get("/campaigns/data_series?campaign_id=\(id)&length=1")
+            let ios = series.json["data"]?.arrayValue?.last?["messages"]?["ios_push"]?.arrayValue?.first
+            #expect(ios?["sent"] == .int(4) && ios?["direct_opens"] == .int(2) && ios?["bounces"] == .int(1), "\(series.text)")
+            #expect(series.json["data"]?.arrayValue?.last?["conversions"] == .int(2))
             let opened = try await api.post("/beckon/v1/segments/preview", #"{"filter": {"push_opened": {"campaign_id": "\#(id)", "within_last": {"days": 7}}}}"#)
-            #expect(opened.status == .ok && opened.json["size"] == .int(1) && opened.json["sample"] == .array([.string("u1")]), "\(opened.text)")
+            #expect(opened.status == .ok && opened.json["size"] == .int(2) && opened.json["sample"] == .array([.string("u1"), .string("u2")]), "\(opened.text)")
             let provisional = try await api.post("/beckon/v1/segments/preview", #"{"filter": {"push": {"platform": "ios", "authorization": "provisional"}}}"#)
             #expect(provisional.json["sample"] == .array([.string("u2")]), "provisional tokens are segmentable: \(provisional.text)")
         }

@@ -135,13 +135,7 @@ extension BeckonAPI {
                     point["conversions\(suffix)"] = .int(Int64(day.conversions[label] ?? 0))
                     point["conversions\(suffix)_by_send_time"] = .int(Int64(day.conversionsBySendTime[label] ?? 0))
                 }
-                let variants = Set(day.sent.keys).union(day.errors.keys).sorted()
-                point["messages"] = .object(["webhook": .array(variants.map { variant in
-                    .object([
-                        "variation_api_id": .string("\(campaign.id)_\(variant)"), "variation_name": .string(variant),
-                        "sent": .int(Int64(day.sent[variant] ?? 0)), "errors": .int(Int64(day.errors[variant] ?? 0)),
-                    ])
-                })])
+                point["messages"] = Self.dataSeriesMessages(day.messages, campaignID: campaign.id)
                 return .object(point)
             }
             return JSONResponse.make(.object(["message": .string("success"), "data": .array(data)]))
@@ -434,6 +428,9 @@ extension BeckonAPI {
                 }
             }
             if let push = BrazePushObjects.pushMessage(given, now: now, problems: &problems) { messages["push"] = push }
+            if messages.isEmpty, given["webhook"] == nil, !given.keys.contains(where: BrazePushObjects.isPushKey) {
+                problems.append("messages: give at least one of webhook, apple_push, android_push, web_push")
+            }
         } else {
             problems.append("messages: is required: {\"webhook\": {…}, \"apple_push\": {…}, \"android_push\": {…}, \"web_push\": {…}}")
         }
@@ -462,6 +459,30 @@ extension BeckonAPI {
         }
         guard problems.isEmpty else { throw APIError.badRequest(problems) }
         return (definition, recipients.isEmpty ? nil : .array(recipients), campaignID, object["send_id"]?.stringValue)
+    }
+
+    /// The `messages` object of one `/campaigns/data_series` day: Braze's message-type keys
+    /// (`webhook`, `ios_push`, `android_push`, `web_push`), one row per variant, each with its stat set.
+    static func dataSeriesMessages(_ messages: [SendQueue.MessageKey: SendQueue.MessageCounts], campaignID: String) -> JSONValue {
+        var types: [String: [JSONValue]] = [:]
+        for (key, counts) in messages.sorted(by: { $0.key < $1.key }) {
+            var row: [String: JSONValue] = [
+                "variation_api_id": .string("\(campaignID)_\(key.variant)"), "variation_name": .string(key.variant), "sent": .int(Int64(counts.sent)),
+            ]
+            let type: String
+            if key.channel == "push", let platform = key.platform {
+                type = platform == "ios" ? "ios_push" : "\(platform)_push"
+                row["direct_opens"] = .int(Int64(counts.opens))
+                row["total_opens"] = .int(Int64(counts.opens))
+                row["bounces"] = .int(Int64(counts.bounces))
+                row["body_clicks"] = .int(0)
+            } else {
+                type = key.channel
+                row["errors"] = .int(Int64(counts.errors))
+            }
+            types[type, default: []].append(.object(row))
+        }
+        return .object(types.mapValues(JSONValue.array))
     }
 
     /// A validated `/campaigns/trigger/send` body.

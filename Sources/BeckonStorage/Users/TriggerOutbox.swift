@@ -10,18 +10,23 @@ public struct TriggerInterest: Sendable, Hashable {
     public var sessionStarts: Bool
     /// Attribute changes (segment entry is re-checked on every change, event or purchase).
     public var profileUpdates: Bool
+    /// Opens of a campaign's push (conversions, triggers).
+    public var pushOpens: Bool
 
-    public init(eventNames: Set<String> = [], purchases: Bool = false, sessionStarts: Bool = false, profileUpdates: Bool = false) {
+    public init(
+        eventNames: Set<String> = [], purchases: Bool = false, sessionStarts: Bool = false, profileUpdates: Bool = false, pushOpens: Bool = false
+    ) {
         self.eventNames = eventNames
         self.purchases = purchases
         self.sessionStarts = sessionStarts
         self.profileUpdates = profileUpdates
+        self.pushOpens = pushOpens
     }
 
     /// Nothing reacts: ingestion writes no outbox rows.
     public static let none = TriggerInterest()
 
-    public var isEmpty: Bool { eventNames.isEmpty && !purchases && !sessionStarts && !profileUpdates }
+    public var isEmpty: Bool { eventNames.isEmpty && !purchases && !sessionStarts && !profileUpdates && !pushOpens }
 }
 
 /// One fact in the trigger outbox: what a user did, as ingested.
@@ -32,6 +37,8 @@ public struct OutboxFact: Sendable {
         case purchase
         case sessionStart = "session_start"
         case profileUpdate = "profile_update"
+        /// The user opened a push; `name` is the campaign it came from.
+        case pushOpen = "push_open"
     }
 
     /// The row id: facts are consumed in this order.
@@ -39,7 +46,7 @@ public struct OutboxFact: Sendable {
     public let workspaceID: Int64
     public let userID: Int64
     public let kind: Kind
-    /// The event name, or the purchased product id.
+    /// The event name, the purchased product id, or the campaign whose push was opened.
     public let name: String?
     public let properties: [String: JSONValue]
     /// When it happened (the event's own time), epoch ms.
@@ -95,6 +102,14 @@ struct OutboxWriter {
     mutating func sessionStart(userID: Int64, time: Int64) {
         if interest.sessionStarts {
             append(userID: userID, kind: .sessionStart, name: nil, properties: nil, time: time)
+        } else {
+            profileChanged(userID: userID)
+        }
+    }
+
+    mutating func pushOpen(userID: Int64, campaignID: String, time: Int64) {
+        if interest.pushOpens {
+            append(userID: userID, kind: .pushOpen, name: campaignID, properties: nil, time: time)
         } else {
             profileChanged(userID: userID)
         }

@@ -60,7 +60,7 @@ extension UserStore {
                 try self.registerPushToken(token, userID: userID, workspaceID: workspaceID, connection: connection, now: now)
             }
             for open in batch.pushOpens {
-                try self.recordPushOpen(open, userID: userID, platform: batch.platform, connection: connection)
+                try self.recordPushOpen(open, userID: userID, platform: batch.platform, connection: connection, outbox: &outbox)
             }
             try outbox.flush(connection)
             return result
@@ -101,9 +101,10 @@ extension UserStore {
         }
     }
 
-    /// Records a push open as an engagement event of the message's campaign, once per delivery id;
-    /// an id that is not one of this user's push messages is ignored (the SDK cannot prove more).
-    func recordPushOpen(_ open: PushOpen, userID: Int64, platform: String, connection: any SQLConnection) throws {
+    /// Records a push open as an engagement event of the message's campaign, once per delivery id,
+    /// with a `push_open` fact for the campaigns that count it (conversions, triggers); an id that
+    /// is not one of this user's push messages is ignored (the SDK cannot prove more).
+    func recordPushOpen(_ open: PushOpen, userID: Int64, platform: String, connection: any SQLConnection, outbox: inout OutboxWriter) throws {
         guard let message = try connection.first(
             "SELECT workspace_id, campaign_id, dispatch_id, variant, channel FROM messages WHERE id = ? AND user_id = ?",
             [.text(open.durableMessageID), .integer(userID)]), message[4].string == "push"
@@ -123,5 +124,6 @@ extension UserStore {
             """,
             [message[0], .integer(open.time), message[1], message[2], .text(open.durableMessageID), message[3], .integer(userID), external,
              .text(platform + " " + open.messageID)])
+        if let campaignID = message[1].string { outbox.pushOpen(userID: userID, campaignID: campaignID, time: open.time) }
     }
 }

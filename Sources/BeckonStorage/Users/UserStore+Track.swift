@@ -70,6 +70,11 @@ extension UserStore {
             ])
             deltas.addEvent(workspaceID: workspaceID, userID: userID, name: event.name, time: event.timeMillis)
             outbox.event(userID: userID, name: event.name, properties: event.properties, time: event.timeMillis)
+            if event.name == "push_opened", let opened = event.properties?["message_id"]?.stringValue,
+                let platform = try Self.pushOpenPlatform(opened, userID: userID, stated: event.properties?["platform"]?.stringValue, connection: connection)
+            {
+                try recordPushOpen(PushOpen(messageID: opened, time: event.timeMillis), userID: userID, platform: platform, connection: connection, outbox: &outbox)
+            }
             if let properties = event.properties, let marked = segmentable[event.name] {
                 for property in marked {
                     if let value = Self.segmentValue(Self.property(property, in: properties)) {
@@ -262,5 +267,17 @@ extension UserStore {
             """,
             [.integer(workspaceID), .text(token.token), .integer(userID), .text(token.appID), .text(token.platform),
              .text(token.deviceID), .text(token.authorization), .bool(token.foreground), .text(keys), .integer(now), .integer(now)])
+    }
+
+    /// The platform a `/users/track` `push_opened` event's `message_id` was delivered to: the user's
+    /// token its delivery id names, else the event's `platform` property (ios, android, web).
+    static func pushOpenPlatform(_ deliveryID: String, userID: Int64, stated: String?, connection: any SQLConnection) throws -> String? {
+        let messageID = PushOpen(messageID: deliveryID, time: 0).durableMessageID
+        if messageID != deliveryID {
+            for row in try connection.query("SELECT token, platform FROM push_tokens WHERE user_id = ?", [.integer(userID)]) {
+                if let token = row[0].string, PushDeliveryID.isDelivery(deliveryID, of: messageID, to: token) { return row[1].string }
+            }
+        }
+        return stated.flatMap { ["ios", "android", "web"].contains($0) ? $0 : nil }
     }
 }
