@@ -172,7 +172,8 @@ let package = Package(
         .target(
             name: "BeckonTestSupport",
             dependencies: [
-                "BeckonStorage", "BeckonSQLite", "BeckonPostgres",
+                "BeckonStorage", "BeckonSQLite", "BeckonPostgres", "BeckonChannels", "BeckonCore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -252,6 +253,7 @@ let package = Package(
             name: "BeckonServerTests",
             dependencies: [
                 "beckon", "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

@@ -14,93 +14,6 @@ import Synchronization
 import Testing
 import _CryptoExtras
 
-/// A local APNs stand-in: verifies every provider token's ES256 signature with the public key of
-/// the test's key pair, checks the headers and payload Apple requires, and answers by token:
-/// `dead…` 410 Unregistered (with a timestamp), `bad0…` 400 BadDeviceToken, `a429…` 429 with
-/// Retry-After once then 200; `expireFirstToken` answers 403 ExpiredProviderToken to the first
-/// provider token it sees, `refuseAll` 403 InvalidProviderToken to everything.
-final class APNsStandIn: Sendable {
-    struct Push: Sendable {
-        let token: String
-        let apnsID: String
-        let jwt: String
-        let headers: [String: String]
-        let payload: JSONValue
-        let status: Int
-    }
-
-    let publicKey: P256.Signing.PublicKey
-    let topic: String
-    private let pushes = Mutex<[Push]>([])
-    private let state = Mutex<(expireFirst: Bool, expired: String?, refuseAll: Bool, throttled: Set<String>)>((false, nil, false, []))
-
-    init(publicKey: P256.Signing.PublicKey, topic: String) {
-        self.publicKey = publicKey
-        self.topic = topic
-    }
-
-    var all: [Push] { pushes.withLock { $0 } }
-    var accepted: [Push] { all.filter { $0.status == 200 } }
-    func expireFirstToken() { state.withLock { $0.expireFirst = true } }
-    func refuseAll(_ refuse: Bool) { state.withLock { $0.refuseAll = refuse } }
-
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.post("/3/device/{token}") { request, context -> Response in
-            let token = context.parameters.get("token") ?? ""
-            let body = try await request.body.collect(upTo: 1 << 16)
-            var headers: [String: String] = [:]
-            for field in request.headers { headers[field.name.canonicalName] = field.value }
-            let jwt = String((headers["authorization"] ?? "").dropFirst("bearer ".count))
-            func answer(_ status: Int, _ reason: String?, extra: [String: JSONValue] = [:], retryAfter: String? = nil) -> Response {
-                self.pushes.withLock {
-                    $0.append(Push(
-                        token: token, apnsID: headers["apns-id"] ?? "", jwt: jwt, headers: headers,
-                        payload: (try? JSONValue.parse(Array(String(buffer: body).utf8))) ?? .null, status: status))
-                }
-                var fields = HTTPFields()
-                if let id = headers["apns-id"] { fields[HTTPField.Name("apns-id")!] = id }
-                if let retryAfter { fields[HTTPField.Name("Retry-After")!] = retryAfter }
-                var object = extra
-                if let reason { object["reason"] = .string(reason) }
-                return Response(
-                    status: HTTPResponse.Status(code: status), headers: fields,
-                    body: .init(byteBuffer: ByteBuffer(string: reason == nil ? "" : JSONValue.object(object).serialized())))
-            }
-            // Provider token: ES256 over the test key, kid and iss as configured.
-            guard let verified = try? JSONWebToken.verifyES256(jwt, key: self.publicKey),
-                let header = try? JSONValue.parse(verified.header), let claims = try? JSONValue.parse(verified.claims),
-                header["kid"]?.stringValue == "KEY1234567", claims["iss"]?.stringValue == "TEAM123456", claims["iat"] != nil
-            else { return answer(403, "InvalidProviderToken") }
-            let mode = self.state.withLock { state -> String in
-                if state.refuseAll { return "refuse" }
-                if state.expireFirst, state.expired == nil { state.expired = jwt }
-                if state.expired == jwt { return "expired" }
-                if token.hasPrefix("a429"), state.throttled.insert(token).inserted { return "throttle" }
-                return "ok"
-            }
-            switch mode {
-            case "refuse": return answer(403, "InvalidProviderToken")
-            case "expired": return answer(403, "ExpiredProviderToken")
-            default: break
-            }
-            guard headers["apns-topic"] == self.topic else { return answer(400, "BadTopic") }
-            guard let type = headers["apns-push-type"], ["alert", "background"].contains(type) else { return answer(400, "InvalidPushType") }
-            guard let priority = headers["apns-priority"], ["5", "10"].contains(priority), type == "alert" || priority == "5" else {
-                return answer(400, "BadPriority")
-            }
-            guard let id = headers["apns-id"], UUID(uuidString: id) != nil, id == id.lowercased() else { return answer(400, "BadMessageId") }
-            guard body.readableBytes <= 4096 else { return answer(413, "PayloadTooLarge") }
-            guard body.readableBytes > 0 else { return answer(400, "PayloadEmpty") }
-            if token.hasPrefix("dead") { return answer(410, "Unregistered", extra: ["timestamp": .int(BrazeTime.epochMilliseconds(APIHarness.now) + 3_600_000)]) }
-            if token.hasPrefix("bad0") { return answer(400, "BadDeviceToken") }
-            if mode == "throttle" { return answer(429, "TooManyRequests", retryAfter: "30") }
-            return answer(200, nil)
-        }
-        return router
-    }
-}
-
 @Suite("Push")
 struct PushTests {
     static let key = P256.Signing.PrivateKey()
@@ -148,7 +61,7 @@ struct PushTests {
         var configuration = try CampaignTests.connectedContent()
         configuration.extraTrustRoots = try ExtraTrustRoots(pemFile: try Self.authority.writeCertificateFile())
         try await APIHarness.run(kind, connectedContent: configuration) { api in
-            let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop")
+            let apns = APNsStandIn(publicKey: Self.key.publicKey, topic: "com.example.shop", unregisteredAt: BrazeTime.epochMilliseconds(APIHarness.now) + 3_600_000)
             try await LocalTLSServer.run(apns.router(), authority: Self.authority) { port in
                 try await Self.configureAPNs(api, port: port)
                 try await body(api, apns, port)
