@@ -110,6 +110,7 @@ let package = Package(
                 "BeckonCore", "BeckonOutboundHTTP", "Liquid",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -157,9 +158,13 @@ let package = Package(
             dependencies: [
                 "BeckonServer", "BeckonCore", "BeckonStorage", "BeckonSegments", "BeckonConnectedContent", "BeckonMessaging", "BeckonChannels",
                 "BeckonOutboundHTTP", "Liquid",
+                // Benchmarks only: the CA and TLS of the local provider stand-ins.
+                "BeckonTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -30,6 +30,19 @@ public struct OutboundURL: Sendable, Hashable {
         port = components.port ?? (scheme == "https" ? 443 : 80)
     }
 
+    /// This URL with `path` appended (percent-encoded like any rendered URL): the same scheme, host
+    /// and port, without parsing the whole URL again (a provider's base URL and a device path).
+    public func appending(path: String) -> OutboundURL {
+        OutboundURL(text: text + Self.encode(path), scheme: scheme, host: host, port: port)
+    }
+
+    private init(text: String, scheme: String, host: String, port: Int) {
+        self.text = text
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+    }
+
     /// Percent-encodes every byte outside RFC 3986's unreserved and reserved sets, leaving `%`.
     public static func encode(_ text: String) -> String {
         var output = ""

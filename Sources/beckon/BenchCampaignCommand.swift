@@ -5,6 +5,7 @@ import BeckonCore
 import BeckonOutboundHTTP
 import BeckonServer
 import BeckonStorage
+import BeckonTestSupport
 import BeckonChannels
 import Crypto
 import Foundation
@@ -37,6 +38,11 @@ struct BenchCampaignCommand: AsyncParsableCommand {
     @Option(help: "webhook, or push (every user has an iOS token; APNs is a local stand-in).") var channel = "webhook"
 
     func run() async throws {
+        print(CommandJSON.text(.object(try await measure())))
+    }
+
+    /// Loads the users, sends the campaign and returns the send phase's figures (the load phase is printed).
+    func measure() async throws -> LiquidObject {
         guard ["webhook", "push"].contains(channel) else { throw ValidationError("--channel must be webhook or push") }
         let isPush = channel == "push"
         guard users >= 1, concurrency >= 1, batchSize >= 1, concurrencyPerCampaign >= 1 else {
@@ -73,23 +79,26 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         print(CommandJSON.text(["phase": "load users", "users": .int(users), "seconds": .double(Self.seconds(since: loadStart))]))
 
         let received = RenderCounter()
-        let inFlight = Mutex<(now: Int, most: Int)>((0, 0))
-        let router = Router()
-        router.post(isPush ? "/3/device/{token}" : "/hook") { request, _ -> Response in
-            inFlight.withLock { state in
-                state.now += 1
-                state.most = max(state.most, state.now)
+        let inFlight = InFlightGauge()
+        // Push: an APNs stand-in over TLS and HTTP/2 (a CA made here, trusted like --extra-ca-file);
+        // webhook: a plain HTTP/1.1 receiver. Both answer 200 at once.
+        let router = Router(context: ConnectionRequestContext.self)
+        router.post(isPush ? "/3/device/{token}" : "/hook") { request, context -> Response in
+            try await inFlight.measure(context.connection) {
+                _ = try await request.body.collect(upTo: 1 << 16)
+                _ = received.take()
+                return Response(status: .ok)
             }
-            defer { inFlight.withLock { $0.now -= 1 } }
-            _ = try await request.body.collect(upTo: 1 << 16)
-            _ = received.take()
-            return Response(status: .ok)
         }
-        let server = try await BenchLocalServer.start(router, logger: quiet)
+        let authority = try TestCertificateAuthority()
+        let caFile = try authority.writeCertificateFile()
+        defer { try? FileManager.default.removeItem(atPath: caFile) }
+        let server = try await BenchLocalServer.start(router, tls: isPush ? authority : nil, logger: quiet)
         let port = server.port
 
         var contentConfiguration = ConnectedContentConfiguration()
         contentConfiguration.allowedHosts = try HostAllowlist(parsing: ["127.0.0.1:\(port)"])
+        contentConfiguration.extraTrustRoots = try ExtraTrustRoots(pemFile: caFile)
         let connectedContent = ConnectedContentComponents(
             database: database, secrets: try SecretBox(base64Key: SecretBox.generateKey()), clock: clock, configuration: contentConfiguration,
             logger: quiet)
@@ -104,7 +113,7 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         if isPush {
             try await campaigns.push.save(workspaceID: workspace.id, apns: try APNsCredentials.parse(.object([
                 "team_id": .string("TEAM123456"), "key_id": .string("KEY1234567"), "private_key": .string(P256.Signing.PrivateKey().pemRepresentation),
-                "bundle_id": .string("com.example.bench"), "endpoint": .string("http://127.0.0.1:\(port)"),
+                "bundle_id": .string("com.example.bench"), "endpoint": .string("https://127.0.0.1:\(port)"),
             ])))
             message = .object(["push": .object([
                 "title": .string("{{${first_name} | default: '고객'}}님"), "body": .string("{{custom_attribute.${last_viewed_category}}} 신상품이 도착했어요"),
@@ -124,6 +133,7 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         let cpuBefore = Self.cpuSeconds()
         // Peak memory of the send alone: the kernel's high-water mark starts again here.
         let peakReset = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
+        BenchLatency.shared.reset()
         try await campaigns.queue.enqueue(NewDispatch(
             id: DispatchID.random(), workspaceID: workspace.id, campaignID: campaign.id, kind: .apiTriggered, definition: campaign.definition,
             triggerProperties: .object([:]), recipients: nil, scheduledAt: BrazeTime.epochMilliseconds(clock.now())))
@@ -143,26 +153,34 @@ struct BenchCampaignCommand: AsyncParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let processPeakMB = (Double(usage.ru_maxrss) / 1024).rounded()
-        print(CommandJSON.text([
-            "phase": "send", "channel": .string(channel), "users": .int(users), "most_in_flight": .int(inFlight.withLock { $0.most }),
-            "delivered": .int(counts["delivered"] ?? 0), "received": .int(received.count),
-            "seconds": .double(seconds), "messages_per_second": .double((Double(received.count) / seconds).rounded()),
+        var figures = LiquidObject([
+            ("phase", "send"), ("channel", .string(channel)), ("users", .int(users)),
+            // Requests at once on one connection (HTTP/2 streams for push), and the connections used.
+            ("most_in_flight_per_connection", .int(inFlight.mostPerConnection)), ("connections", .int(inFlight.connections)),
+            ("delivered", .int(counts["delivered"] ?? 0)), ("received", .int(received.count)),
+            ("seconds", .double(seconds)), ("messages_per_second", .double((Double(received.count) / seconds).rounded())),
             // The send's peak (loading the users comes before it); the process's peak beside it.
-            "peak_rss_mb": .double(peakReset ? Self.peakResidentMB() ?? processPeakMB : processPeakMB),
-            "process_peak_rss_mb": .double(processPeakMB),
+            ("peak_rss_mb", .double(peakReset ? Self.peakResidentMB() ?? processPeakMB : processPeakMB)),
+            ("process_peak_rss_mb", .double(processPeakMB)),
             // Both cores busy is 2 × seconds.
-            "cpu_seconds": .double((cpu * 100).rounded() / 100),
-            "database": .string(databaseURL == nil ? "sqlite" : "postgres"),
+            ("cpu_seconds", .double((cpu * 100).rounded() / 100)),
+            ("database", .string(databaseURL == nil ? "sqlite" : "postgres")),
             // This process's writes (SQLite's WAL and checkpoints); PostgreSQL's server writes are its own process's.
-            "disk_bytes_per_message": .int(written / max(1, received.count)),
+            ("disk_bytes_per_message", .int(written / max(1, received.count))),
             // Everything the machine's disks took during the send (after `sync`): PostgreSQL's
             // server processes too, and anything else running.
-            "device_bytes_per_message": .int(deviceWritten / max(1, received.count)),
-        ]))
+            ("device_bytes_per_message", .int(deviceWritten / max(1, received.count))),
+        ])
+        if isPush, let latency = BenchLatency.shared.percentiles([0.5, 0.99]) {
+            // beckon_push_provider_seconds: each APNs request's round trip as the client saw it.
+            figures["provider_latency_p50_ms"] = .double(latency[0])
+            figures["provider_latency_p99_ms"] = .double(latency[1])
+        }
         try await connectedContent.service.shutdown()
         try await server.stop()
         try await database.close()
         if !keepData { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        return figures
     }
 
     /// `write_bytes` of this process from `/proc/self/io`: bytes it caused to reach the disk.
@@ -212,20 +230,34 @@ extension String {
     func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
-/// `beckon bench push`: `bench campaign --channel push` — an iOS push campaign to every user.
+/// `beckon bench push`: the webhook campaign and then the iOS push campaign (APNs stand-in over TLS
+/// and HTTP/2) to the same number of users in one run, each on a fresh database, and the push
+/// path's throughput as a share of the webhook path's.
 struct BenchPushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "push", abstract: "Send a personalized iOS push campaign to N users through the real pipeline and APNs client; prints JSON lines.")
+        commandName: "push",
+        abstract: "Send a personalized webhook campaign, then an iOS push campaign over TLS/HTTP/2, to N users each; prints JSON lines and the ratio.")
 
-    @Option(help: "Users in the audience (one iOS token each).") var users = 100_000
-    @Option(help: "Messages rendered and sent at once.") var concurrency = 256
+    @Option(help: "Users in each audience (one iOS token each for push).") var users = 100_000
+    @Option(help: "Messages rendered and sent at once (both runs).") var concurrency = 256
     @Option(name: .customLong("database"), help: "postgres://… to run against PostgreSQL (an empty database) instead of SQLite.")
     var databaseURL: String?
 
     func run() async throws {
-        var arguments = ["--users", "\(users)", "--concurrency", "\(concurrency)", "--channel", "push"]
-        if let databaseURL { arguments += ["--database", databaseURL] }
-        let command = try BenchCampaignCommand.parse(arguments)
-        try await command.run()
+        var results: [String: LiquidObject] = [:]
+        for channel in ["webhook", "push"] {
+            var arguments = ["--users", "\(users)", "--concurrency", "\(concurrency)", "--channel", channel]
+            if let databaseURL { arguments += ["--database", databaseURL] }
+            let figures = try await BenchCampaignCommand.parse(arguments).measure()
+            print(CommandJSON.text(.object(figures)))
+            results[channel] = figures
+        }
+        guard case .double(let webhook) = results["webhook"]?["messages_per_second"], case .double(let push) = results["push"]?["messages_per_second"],
+            webhook > 0
+        else { return }
+        print(CommandJSON.text([
+            "phase": "compare", "push_per_second": .double(push), "webhook_per_second": .double(webhook),
+            "push_to_webhook": .double((push / webhook * 100).rounded() / 100), "goal": 0.9,
+        ]))
     }
 }

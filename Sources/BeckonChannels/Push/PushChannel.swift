@@ -116,7 +116,10 @@ public struct PushChannel: MessageChannel {
     private func deliverAll(
         _ message: RenderedMessage, to targets: [PushDeviceToken], credentials: PushCredentials, recipient: Recipient
     ) async -> [(PushDeviceToken, TokenOutcome)] {
-        await withTaskGroup(of: (PushDeviceToken, TokenOutcome).self) { group in
+        if targets.count == 1, let device = targets.first {
+            return [(device, await deliver(message.payload[device.platform.rawValue] ?? .null, to: device, credentials: credentials, recipient: recipient))]
+        }
+        return await withTaskGroup(of: (PushDeviceToken, TokenOutcome).self) { group in
             for device in targets {
                 group.addTask { (device, await self.deliver(message.payload[device.platform.rawValue] ?? .null, to: device, credentials: credentials, recipient: recipient)) }
             }

@@ -2,6 +2,7 @@ import BeckonCore
 import BeckonOutboundHTTP
 import Crypto
 import Foundation
+import Metrics
 import Synchronization
 import _CryptoExtras
 
@@ -20,8 +21,22 @@ struct PushTransport: Sendable {
     let clock: any BeckonClock
     let timeoutMilliseconds: Int
 
-    /// Sends under the network policy; transport failures become outcomes.
-    func send(_ request: OutboundRequest, workspaceID: Int64) async -> Result<OutboundResponse, TokenOutcome> {
+    /// `beckon_push_provider_seconds{provider}`: each provider request's round trip as Beckon sees it.
+    private static let latency: [PushProvider: Timer] = Dictionary(uniqueKeysWithValues: PushProvider.allCases.map { provider in
+        (provider, Timer(label: "beckon_push_provider_seconds", dimensions: [("provider", provider.rawValue)]))
+    })
+
+    /// Sends under the network policy, timing the round trip; transport failures become outcomes.
+    func send(_ request: OutboundRequest, provider: PushProvider, workspaceID: Int64) async -> Result<OutboundResponse, TokenOutcome> {
+        let start = ContinuousClock.now
+        defer {
+            let elapsed = (ContinuousClock.now - start).components
+            Self.latency[provider]?.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+        }
+        return await send(request, workspaceID: workspaceID)
+    }
+
+    private func send(_ request: OutboundRequest, workspaceID: Int64) async -> Result<OutboundResponse, TokenOutcome> {
         let workspaceAllowlist: HostAllowlist
         do {
             workspaceAllowlist = try await allowlist(workspaceID)
@@ -54,6 +69,21 @@ struct PushTransport: Sendable {
     }
 }
 
+/// Provider base URLs parsed once (they change only when credentials are stored again).
+final class BaseURLs: Sendable {
+    private let parsed = Mutex<[String: OutboundURL]>([:])
+
+    func url(_ base: String, path: String) throws(OutboundFailure) -> OutboundURL {
+        if let known = parsed.withLock({ $0[base] }) { return known.appending(path: path) }
+        let url = try OutboundURL(base)
+        parsed.withLock { parsed in
+            if parsed.count >= 10_000 { parsed.removeAll() }
+            parsed[base] = url
+        }
+        return url.appending(path: path)
+    }
+}
+
 /// A token minted once and reused until it is `maxAge` old (or rejected as expired).
 final class CachedToken: Sendable {
     private let cache = Mutex<[String: (token: String, mintedAt: Int64)]>([:])
@@ -76,6 +106,7 @@ struct APNsClient: Sendable {
     static let tokenMaxAgeSeconds: Int64 = 50 * 60
     let transport: PushTransport
     let tokens = CachedToken()
+    let bases = BaseURLs()
 
     func providerToken(_ credentials: APNsCredentials, replacing refused: String? = nil) throws -> String {
         try tokens.token(for: "\(credentials.teamID)|\(credentials.keyID)", now: transport.nowSeconds, maxAge: Self.tokenMaxAgeSeconds, replacing: refused) {
@@ -92,7 +123,7 @@ struct APNsClient: Sendable {
         }
         let url: OutboundURL
         do {
-            url = try OutboundURL(credentials.baseURL + "/3/device/" + device.token.lowercased())
+            url = try bases.url(credentials.baseURL, path: "/3/device/" + device.token.lowercased())
         } catch {
             return TokenOutcome(outcome: .configError(reason: "the APNs endpoint is not usable: \(error.reason)"))
         }
@@ -117,7 +148,7 @@ struct APNsClient: Sendable {
             }
             let request = OutboundRequest(url: url, method: "POST", headers: headers + [("authorization", "bearer \(jwt)")], body: body)
             let response: OutboundResponse
-            switch await transport.send(request, workspaceID: recipient.workspaceID) {
+            switch await transport.send(request, provider: .apns, workspaceID: recipient.workspaceID) {
             case .success(let value): response = value
             case .failure(let outcome): return outcome
             }
@@ -164,6 +195,7 @@ struct APNsClient: Sendable {
 /// assertion), cached until five minutes before they expire and refreshed once on a 401.
 final class FCMClient: Sendable {
     let transport: PushTransport
+    private let bases = BaseURLs()
     private let accessTokens = Mutex<(
         tokens: [String: (token: String, expiresAt: Int64)], fetching: [String: Task<Result<String, TokenOutcome>, Never>]
     )>(([:], [:]))
@@ -223,7 +255,7 @@ final class FCMClient: Sendable {
         let body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" + assertion
         let request = OutboundRequest(url: url, method: "POST", headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
         let response: OutboundResponse
-        switch await transport.send(request, workspaceID: workspaceID) {
+        switch await transport.send(request, provider: .fcm, workspaceID: workspaceID) {
         case .success(let value): response = value
         case .failure(let outcome): return .failure(outcome)
         }
@@ -245,7 +277,7 @@ final class FCMClient: Sendable {
     func send(_ rendered: JSONValue, to device: PushDeviceToken, credentials: FCMCredentials, recipient: Recipient) async -> TokenOutcome {
         let url: OutboundURL
         do {
-            url = try OutboundURL(credentials.baseURL + "/v1/projects/" + credentials.projectID + "/messages:send")
+            url = try bases.url(credentials.baseURL, path: "/v1/projects/" + credentials.projectID + "/messages:send")
         } catch {
             return TokenOutcome(outcome: .configError(reason: "the FCM endpoint is not usable: \(error.reason)"))
         }
@@ -260,7 +292,7 @@ final class FCMClient: Sendable {
             let request = OutboundRequest(
                 url: url, method: "POST", headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: body)
             let response: OutboundResponse
-            switch await transport.send(request, workspaceID: recipient.workspaceID) {
+            switch await transport.send(request, provider: .fcm, workspaceID: recipient.workspaceID) {
             case .success(let value): response = value
             case .failure(let outcome): return outcome
             }
@@ -348,7 +380,7 @@ struct WebPushClient: Sendable {
             ("Authorization", "vapid t=\(jwt), k=\(credentials.publicKey)"), ("Content-Encoding", "aes128gcm"),
             ("Content-Type", "application/octet-stream"),
         ]
-        switch await transport.send(OutboundRequest(url: url, method: "POST", headers: headers, bytes: body), workspaceID: recipient.workspaceID) {
+        switch await transport.send(OutboundRequest(url: url, method: "POST", headers: headers, bytes: body), provider: .web, workspaceID: recipient.workspaceID) {
         case .success(let response): return Self.outcome(response, now: transport.clock.now())
         case .failure(let outcome): return outcome
         }
