@@ -138,6 +138,7 @@ public enum BeckonServer {
     public static func pipelineConfiguration(_ configuration: ServerConfiguration) -> SendPipelineConfiguration {
         var pipeline = SendPipelineConfiguration()
         pipeline.node = NodeIdentity(nodeID: configuration.nodeID ?? NodeIdentity.defaultNodeID, leaseSeconds: configuration.leaseSeconds)
+        pipeline.concurrency = configuration.sendConcurrency
         return pipeline
     }
 

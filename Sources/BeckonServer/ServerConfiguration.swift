@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable {
     public var nodeID: String?
     /// How long a claim on a message holds without renewal (`--lease-seconds`, default 30).
     public var leaseSeconds = 30
+    /// Messages this node renders and sends at once (`--send-concurrency`, `BECKON_SEND_CONCURRENCY`):
+    /// for push, the HTTP/2 streams a node keeps in flight.
+    public var sendConcurrency = 256
     /// A PEM file of CA certificates trusted beside the system roots for outbound TLS (push
     /// providers, webhooks, Connected Content): `--extra-ca-file`, `BECKON_EXTRA_CA_FILE`.
     public var extraCAFile: String?

@@ -55,6 +55,11 @@ struct ServeCommand: AsyncParsableCommand {
         help: "How long a node's claim on a message holds without renewal; another node takes it over after that (default 30).")
     var leaseSeconds: Int?
 
+    @Option(
+        name: .customLong("send-concurrency"),
+        help: "Messages this node renders and sends at once; for push, the HTTP/2 streams in flight (env BECKON_SEND_CONCURRENCY; default 256).")
+    var sendConcurrency: Int?
+
     @Option(name: .customLong("public-url"), help: "The URL clients use to reach this server; templates may call it (env BECKON_PUBLIC_URL).")
     var publicURL: String?
 
@@ -86,6 +91,13 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.extraCAFile = extraCAFile ?? environment["BECKON_EXTRA_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         if let id = configuration.nodeID, id.count > 200 || id.contains(where: { $0.isWhitespace }) {
             throw ValidationError("--node-id must be at most 200 characters without spaces")
+        }
+        if let text = environment["BECKON_SEND_CONCURRENCY"], sendConcurrency == nil, Int(text) == nil {
+            throw ValidationError("BECKON_SEND_CONCURRENCY must be a whole number from 1 to 4096, got '\(text)'")
+        }
+        if let concurrency = sendConcurrency ?? environment["BECKON_SEND_CONCURRENCY"].flatMap(Int.init) {
+            guard (1...4_096).contains(concurrency) else { throw ValidationError("--send-concurrency must be 1 to 4096, got \(concurrency)") }
+            configuration.sendConcurrency = concurrency
         }
         if let seconds = leaseSeconds {
             guard (2...3_600).contains(seconds) else { throw ValidationError("--lease-seconds must be 2 to 3600, got \(seconds)") }

@@ -48,6 +48,7 @@ struct PushCrashTests {
             let beforeKill = apns.all
             #expect(beforeKill.count >= 1_000 && beforeKill.count < users, "killed mid-send (\(beforeKill.count) of \(users) pushed)")
             #expect(Set(beforeKill.map(\.jwt)).count == 1, "one provider token for the first \(beforeKill.count) pushes")
+            #expect(apns.inFlight.mostPerConnection > 1, "streams multiplexed on one HTTP/2 connection (\(apns.inFlight.mostPerConnection) at most)")
 
             server = try ServerProcessTests.Server(dataDirectory: directory, adminKey: key, extraEnvironment: environment)
             defer { server.terminate() }
