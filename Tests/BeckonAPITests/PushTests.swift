@@ -180,6 +180,28 @@ struct PushTests {
         }
     }
 
+    @Test("a push silent on iOS reaches denied iOS tokens as a background push, not blocked ones", arguments: TestDatabases.all())
+    func silentReachesDenied(kind: TestDatabaseKind) async throws {
+        try await Self.withAPNs(kind) { api, apns, _ in
+            try await Self.register(api, "s1", token: Self.denied, authorization: "denied", name: "Denied")
+            try await Self.register(api, "s2", token: Self.authorized, authorization: "blocked", name: "Blocked")
+            try await Self.register(api, "s3", token: Self.provisional, name: "Allowed")
+            // Silent on iOS only (its override sets content_available, nothing to show there); Android has a title.
+            let id = try await CampaignTests.create(api, #"""
+                {"name": "Refresh", "delivery": {"type": "api_triggered"},
+                 "messages": {"push": {"data": {"refresh": "catalog"}, "platforms": ["ios", "android"],
+                                       "ios": {"content_available": true}, "android": {"title": "New arrivals"}}}}
+                """#)
+            try await Self.trigger(api, id, ["s1", "s2", "s3"])
+            try await api.campaigns.pipeline.drain()
+            #expect(Set(apns.accepted.map(\.token)) == [Self.denied, Self.provisional], "\(apns.all.map(\.token))")
+            let silent = try #require(apns.accepted.first { $0.token == Self.denied })
+            #expect(silent.headers["apns-push-type"] == "background" && silent.headers["apns-priority"] == "5")
+            #expect(silent.payload["aps"]?["content-available"] == .int(1) && silent.payload["aps"]?["alert"] == nil)
+            #expect(silent.payload["refresh"] == .string("catalog"))
+        }
+    }
+
     @Test("bad push input: PEM, key type, ids, service account, VAPID subject, subscriptions, platforms, payload size", arguments: TestDatabases.all())
     func badInput(kind: TestDatabaseKind) async throws {
         try await APIHarness.run(kind) { api in

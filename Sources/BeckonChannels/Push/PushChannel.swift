@@ -48,12 +48,18 @@ public struct PushChannel: MessageChannel {
     }
 
     /// Users with a valid token on one of the message's platforms whose authorization allows it
-    /// (authorized or provisional; denied too for a silent push) and who did not unsubscribe.
+    /// (authorized or provisional; denied too on platforms where the push is silent) and who did
+    /// not unsubscribe. A stored message that does not parse is not filtered here: `prepare` fails
+    /// it, so each of its messages fails with that reason in the activity log.
     public func reachability(_ message: JSONValue) -> SegmentFilter? {
         var problems: [String] = []
-        let platforms = PushMessageSpec.parse(message, path: "push", problems: &problems)?.platforms.map(\.rawValue) ?? PushPlatformName.allCases.map(\.rawValue)
-        let silent = message["content_available"] == .bool(true) && message["title"] == nil && message["body"] == nil
-        return .pushToken(platforms: platforms, authorizations: silent ? ["authorized", "provisional", "denied"] : ["authorized", "provisional"])
+        guard let spec = PushMessageSpec.parse(message, path: "push", problems: &problems) else { return nil }
+        let visible = spec.platforms.filter { !spec.silentPlatforms.contains($0) }.map(\.rawValue)
+        let silent = spec.platforms.filter { spec.silentPlatforms.contains($0) }.map(\.rawValue)
+        var filters: [SegmentFilter] = []
+        if !visible.isEmpty { filters.append(.pushToken(platforms: visible, authorizations: ["authorized", "provisional"])) }
+        if !silent.isEmpty { filters.append(.pushToken(platforms: silent, authorizations: ["authorized", "provisional", "denied"])) }
+        return filters.count == 1 ? filters[0] : .any(filters)
     }
 
     public func send(_ message: RenderedMessage, to recipient: Recipient) async -> ChannelOutcome {

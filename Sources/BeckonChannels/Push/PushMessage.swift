@@ -39,6 +39,9 @@ struct PushMessageSpec: Sendable {
     /// The message's JSON with every template parsed.
     let tree: TemplateTree
     let platforms: [PushPlatformName]
+    /// The platforms on which the message is silent (`content_available` and nothing to show,
+    /// platform overrides included): denied tokens get those.
+    let silentPlatforms: Set<PushPlatformName>
 
     /// Parses and validates `value`, appending every problem as `path.field: what is wrong`.
     static func parse(_ value: JSONValue, path: String, problems: inout [String]) -> PushMessageSpec? {
@@ -91,15 +94,17 @@ struct PushMessageSpec: Sendable {
             }
             if let tree = check(member, kind: kind, path: "\(path).\(key)", problems: &problems) { members[key] = tree }
         }
+        var silentPlatforms: Set<PushPlatformName> = []
         for platform in platforms {
             let fields = effectiveKeys(members, platform: platform)
             let silent = isSilent(members, platform: platform)
+            if silent, !fields.contains("title"), !fields.contains("body") { silentPlatforms.insert(platform) }
             if !silent, !fields.contains("title"), !fields.contains("body") {
                 problems.append("\(path): a \(platform.rawValue) push needs a title or a body (or content_available: true for a silent push)")
             }
         }
         guard problems.count == before else { return nil }
-        return PushMessageSpec(tree: .object(members), platforms: platforms)
+        return PushMessageSpec(tree: .object(members), platforms: platforms, silentPlatforms: silentPlatforms)
     }
 
     private static func effectiveKeys(_ members: [String: TemplateTree], platform: PushPlatformName) -> Set<String> {
