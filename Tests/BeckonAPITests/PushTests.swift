@@ -263,6 +263,15 @@ struct PushTests {
             try await Self.register(api, "big1", token: Self.authorized, name: "Big")
             let rendered = try await api.post("/beckon/v1/campaigns/\(id)/preview", #"{"external_id": "big1"}"#)
             #expect(rendered.status.code == 422 && rendered.text.contains("APNs allows at most 4096"), "\(rendered.text)")
+            // A NUL is refused at the door (PostgreSQL text cannot hold it, no provider takes it) ...
+            let refused = try await api.post("/users/track", #"{"attributes": [{"external_id": "nul1", "first_name": "A\u0000B"}]}"#)
+            #expect(refused.status == .badRequest && refused.text.contains("'attributes[0].first_name' contains a NUL character"), "\(refused.text)")
+            // ... and text that was decoded from bad bytes upstream (U+FFFD) is a render error naming the field.
+            let stored = try await api.post("/users/track", #"{"attributes": [{"external_id": "nul1", "first_name": "A\uFFFDB"}]}"#)
+            #expect(stored.status == .created, "\(stored.text)")
+            let named = try await CampaignTests.create(api, #"{"name": "Nul", "delivery": {"type": "api_triggered"}, "messages": {"push": {"title": "{{${first_name}}}", "platforms": ["ios"]}}}"#)
+            let nul = try await api.post("/beckon/v1/campaigns/\(named)/preview", #"{"external_id": "nul1"}"#)
+            #expect(nul.status.code == 422 && nul.text.contains("push title rendered text that is not valid UTF-8"), "\(nul.text)")
         }
     }
 

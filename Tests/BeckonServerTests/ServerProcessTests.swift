@@ -34,13 +34,17 @@ struct ServerProcessTests {
             try process.run()
         }
 
-        /// Waits until `/health` answers.
+        /// Waits until `/health` answers (up to a minute: test processes start side by side on a
+        /// busy machine); a process that exited is reported with its output at once.
         func waitUntilReady() async throws {
-            for _ in 0..<200 {
+            for _ in 0..<1_200 {
                 if let (status, _) = try? await request("GET", "/health", key: nil, body: nil), status == 200 { return }
+                guard process.isRunning else {
+                    throw ServerError("beckon serve exited (status \(process.terminationStatus)) before it was ready on port \(port): \(printed)")
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            throw ServerError("beckon serve did not become ready on port \(port)")
+            throw ServerError("beckon serve did not become ready on port \(port) within a minute")
         }
 
         func request(_ method: String, _ path: String, key: String?, body: String?) async throws -> (Int, String) {
