@@ -59,6 +59,7 @@ public struct BeckonAPI: Sendable {
         addConnectedContentRoutes(to: router)
         addCampaignRoutes(to: router)
         addPushRoutes(to: router)
+        addSMSRoutes(to: router)
         return router
     }
 

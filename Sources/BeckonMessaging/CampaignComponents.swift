@@ -13,16 +13,19 @@ public struct CampaignComponents: Sendable {
     public let deliverySettings: DeliverySettingsStore
     /// Push credentials and tokens (the push channel's directory).
     public let push: PushStore
+    /// The SMS vendor (the SMS channel's directory).
+    public let sms: SMSStore
     public var queue: SendQueue { pipeline.queue }
     public var triggers: CampaignTriggers { pipeline.triggers }
     public var channels: ChannelCatalog { pipeline.channels }
 
     public init(
         database: any SQLDatabase, users: UserStore, segments: SegmentService, connectedContent: ConnectedContentComponents,
-        channels: ChannelCatalog, push: PushStore, clock: any BeckonClock, configuration: SendPipelineConfiguration = SendPipelineConfiguration(),
+        channels: ChannelCatalog, push: PushStore, sms: SMSStore, clock: any BeckonClock, configuration: SendPipelineConfiguration = SendPipelineConfiguration(),
         logger: Logger
     ) {
         self.push = push
+        self.sms = sms
         store = CampaignStore(database: database, clock: clock, channels: channels)
         let deliverySettings = DeliverySettingsStore(database: database, clock: clock)
         self.deliverySettings = deliverySettings

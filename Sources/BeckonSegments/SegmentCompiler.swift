@@ -105,6 +105,11 @@ public struct SegmentCompiler: Sendable {
                     + " AND pt.platform IN (\(platformList)) AND pt.authorization_state IN (\(stateList)))",
                 [ws] + platforms.map(SQLValue.text) + authorizations.map(SQLValue.text))
                 + SQLFragment(" AND u.push_subscribe <> 'unsubscribed'")
+        case .subscriptionGroup(let id, let subscribed):
+            // Correlated through the primary key (user_id, group_id).
+            return SQLFragment(
+                "EXISTS (SELECT 1 FROM subscription_group_states sg WHERE sg.user_id = u.id AND sg.group_id = ? AND sg.state = ?)",
+                [.text(id), .text(subscribed ? "subscribed" : "unsubscribed")])
         case .pushOpened(let campaign, let window):
             var opens = SQLFragment(
                 "u.id IN (SELECT user_id FROM engagement_events WHERE campaign_id = ? AND type = 'open' AND channel = 'push'", [.text(campaign)])

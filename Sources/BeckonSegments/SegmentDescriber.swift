@@ -39,6 +39,7 @@ public enum SegmentDescriber {
             return "Has a push token on \(platforms.joined(separator: " or ")) that is \(authorizations.joined(separator: " or "))"
         case .pushOpened(let campaign, let window):
             return "Opened push of campaign '\(campaign)'\(windowText(window))"
+        case .subscriptionGroup(let id, let subscribed): return "\(subscribed ? "Subscribed" : "Unsubscribed") to subscription group '\(id)'"
         case .segment(let id): return "In segment '\(id)'"
         case .cohort(let id): return "In cohort '\(id)'"
         case .randomBucket(let condition): return "Random bucket \(numberText(condition))"

@@ -107,7 +107,7 @@ public enum BeckonServer {
     /// The channels this server sends on, over Connected Content's outbound client (one network
     /// policy and connection pool for everything Beckon calls).
     public static func makeChannels(
-        _ connectedContent: ConnectedContentComponents, push: PushStore, clock: any BeckonClock, webhookTimeoutMilliseconds: Int = 10_000,
+        _ connectedContent: ConnectedContentComponents, push: PushStore, sms: SMSStore, clock: any BeckonClock, webhookTimeoutMilliseconds: Int = 10_000,
         webhookConcurrencyPerCampaign: Int = 32
     ) -> ChannelCatalog {
         let service = connectedContent.service
@@ -117,6 +117,7 @@ public enum BeckonServer {
                 outbound: connectedContent.outbound, allowlist: allowlist, timeoutMilliseconds: webhookTimeoutMilliseconds,
                 concurrencyPerCampaign: webhookConcurrencyPerCampaign),
             PushChannel(outbound: connectedContent.outbound, allowlist: allowlist, directory: push, clock: clock),
+            SMSChannel(outbound: connectedContent.outbound, allowlist: allowlist, directory: sms, clock: clock),
         ])
     }
 
@@ -126,12 +127,13 @@ public enum BeckonServer {
         configuration: SendPipelineConfiguration, webhookTimeoutMilliseconds: Int = 10_000, webhookConcurrencyPerCampaign: Int = 32, logger: Logger
     ) -> CampaignComponents {
         let push = PushStore(database: database, box: connectedContent.secrets, clock: clock)
+        let sms = SMSStore(database: database, box: connectedContent.secrets, clock: clock)
         return CampaignComponents(
             database: database, users: users, segments: segments, connectedContent: connectedContent,
             channels: makeChannels(
-                connectedContent, push: push, clock: clock, webhookTimeoutMilliseconds: webhookTimeoutMilliseconds,
+                connectedContent, push: push, sms: sms, clock: clock, webhookTimeoutMilliseconds: webhookTimeoutMilliseconds,
                 webhookConcurrencyPerCampaign: webhookConcurrencyPerCampaign),
-            push: push, clock: clock, configuration: configuration, logger: logger)
+            push: push, sms: sms, clock: clock, configuration: configuration, logger: logger)
     }
 
     /// The send pipeline's settings from the server configuration.

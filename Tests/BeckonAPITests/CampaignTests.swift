@@ -17,6 +17,7 @@ final class WebhookInbox: Sendable {
         let path: String
         let idempotencyKey: String
         let contentType: String
+        let authorization: String
         let body: JSONValue
     }
 
@@ -49,7 +50,8 @@ final class WebhookInbox: Sendable {
             self.deliveries.withLock {
                 $0.append(Delivery(
                     path: path, idempotencyKey: request.headers[HTTPField.Name("Idempotency-Key")!] ?? "",
-                    contentType: request.headers[.contentType] ?? "", body: (try? JSONValue.parse(Array(String(buffer: bytes).utf8))) ?? .null))
+                    contentType: request.headers[.contentType] ?? "", authorization: request.headers[.authorization] ?? "",
+                    body: (try? JSONValue.parse(Array(String(buffer: bytes).utf8))) ?? .null))
             }
             return Response(status: HTTPResponse.Status(code: status), body: .init(byteBuffer: ByteBuffer(string: status == 200 ? "ok" : "vendor says no")))
         }

@@ -103,6 +103,16 @@ extension SegmentFilter {
             }
             return .pushOpened(campaignID: campaign, window: try window(opened["within_last"], path: "\(path).push_opened.within_last"))
         }
+        if let group = node["subscription_group"] {
+            guard let id = group["id"]?.stringValue, !id.isEmpty else {
+                throw SegmentFilterError("\(path).subscription_group.id", "is required: the subscription group id")
+            }
+            let state = group["state"]?.stringValue ?? "subscribed"
+            guard ["subscribed", "unsubscribed"].contains(state) else {
+                throw SegmentFilterError("\(path).subscription_group.state", "must be subscribed or unsubscribed")
+            }
+            return .subscriptionGroup(id: id, subscribed: state == "subscribed")
+        }
         if let push = node["push"] {
             let platform = push["platform"]?.stringValue ?? "any"
             guard platform == "any" || PushPlatform.all.contains(platform) else {
@@ -126,7 +136,7 @@ extension SegmentFilter {
         }
         throw SegmentFilterError(
             path,
-            "unknown filter node; expected one of all, any, not, attribute, event, purchase, revenue, session, last_used_app, push, push_opened, segment, cohort, random_bucket"
+            "unknown filter node; expected one of all, any, not, attribute, event, purchase, revenue, session, last_used_app, push, push_opened, subscription_group, segment, cohort, random_bucket"
         )
     }
 

@@ -23,6 +23,8 @@ public indirect enum SegmentFilter: Sendable, Hashable {
     case pushToken(platforms: [String], authorizations: [String])
     /// Opened a push of the campaign within the window (any time when `nil`).
     case pushOpened(campaignID: String, window: TimeWindow?)
+    /// Explicitly `subscribed` to the subscription group (or, with `subscribed` false, explicitly unsubscribed).
+    case subscriptionGroup(id: String, subscribed: Bool)
     case segment(String)
     case cohort(String)
     case randomBucket(NumberCondition)

@@ -1,6 +1,6 @@
 /// Beckon's schema, oldest migration first. Never edit a released migration: add a new one.
 public enum Schema {
-    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns, messagingCore, push]
+    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns, messagingCore, push, sms]
 
     /// Workspaces, API keys, profiles, identities, the event and purchase logs and their per-user aggregates.
     static let initial = Migration(version: 1, name: "initial") { dialect in
@@ -315,6 +315,17 @@ public enum Schema {
                 message_id TEXT NOT NULL, token TEXT NOT NULL, delivered_at BIGINT NOT NULL,
                 PRIMARY KEY (message_id, token))\(dialect.withoutRowID)
             """,
+        ]
+    }
+
+    /// SMS: the workspace's vendor (settings, secrets sealed) and the pause a configuration error sets.
+    static let sms = Migration(version: 7, name: "sms") { _ in
+        [
+            """
+            CREATE TABLE sms_vendors (
+                workspace_id BIGINT PRIMARY KEY, type TEXT NOT NULL, settings TEXT NOT NULL, sealed_secret TEXT NOT NULL,
+                paused_reason TEXT, paused_at BIGINT, updated_at BIGINT NOT NULL)
+            """
         ]
     }
 }
