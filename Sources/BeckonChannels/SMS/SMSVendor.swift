@@ -40,6 +40,7 @@ public enum SMSVendor: Sendable {
         case .solapi(let vendor):
             var settings: [String: JSONValue] = ["api_key": .string(vendor.apiKey), "endpoint": .string(vendor.endpoint)]
             if let sender = vendor.sender { settings["sender"] = .string(sender) }
+            if let channel = vendor.kakaoChannelID { settings["kakao_pf_id"] = .string(channel) }
             return .object(settings)
         }
     }
@@ -103,7 +104,7 @@ public enum SMSVendor: Sendable {
             guard problems.isEmpty, let template else { throw SMSVendorError(problems) }
             return .webhook(WebhookSMSVendor(url: url, method: method, headers: headers, bodySource: source, body: template, sender: sender))
         case "solapi":
-            let known = ["type", "api_key", "api_secret", "sender", "endpoint"]
+            let known = ["type", "api_key", "api_secret", "sender", "endpoint", "kakao_pf_id"]
             for key in object.keys.sorted() where !known.contains(key) { problems.append("\(key): unknown field (\(known.joined(separator: ", ")))") }
             let key = object["api_key"]?.stringValue ?? ""
             let secret = object["api_secret"]?.stringValue ?? ""
@@ -114,8 +115,14 @@ public enum SMSVendor: Sendable {
             if base.map({ ["http", "https"].contains($0.scheme ?? "") && $0.host?.isEmpty == false && ($0.path.isEmpty || $0.path == "/") }) != true {
                 problems.append("endpoint: must be a base URL with scheme, host and optional port only, such as https://api.solapi.com")
             }
+            var channel: String?
+            if let value = object["kakao_pf_id"], !value.isNull {
+                if let text = value.stringValue, !text.isEmpty { channel = text } else { problems.append("kakao_pf_id: must be the Kakao channel's pfId") }
+            }
             guard problems.isEmpty else { throw SMSVendorError(problems) }
-            return .solapi(SolapiVendor(apiKey: key, apiSecret: secret, sender: sender, endpoint: endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint))
+            return .solapi(SolapiVendor(
+                apiKey: key, apiSecret: secret, sender: sender, endpoint: endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint,
+                kakaoChannelID: channel))
         default:
             throw SMSVendorError(["type: must be one of \(types.joined(separator: ", "))"])
         }
@@ -159,6 +166,8 @@ public struct SolapiVendor: Sendable {
     let apiSecret: String
     public let sender: String?
     public let endpoint: String
+    /// The Kakao channel (`pfId`) AlimTalk and FriendTalk go out from.
+    public let kakaoChannelID: String?
 
     /// `HMAC-SHA256 apiKey=…, date=…, salt=…, signature=hex(HMAC-SHA256(secret, date + salt))`.
     func authorization(date: String, salt: String) -> String {
