@@ -118,6 +118,7 @@ public enum BeckonServer {
                 concurrencyPerCampaign: webhookConcurrencyPerCampaign),
             PushChannel(outbound: connectedContent.outbound, allowlist: allowlist, directory: push, clock: clock),
             SMSChannel(outbound: connectedContent.outbound, allowlist: allowlist, directory: sms, clock: clock),
+            KakaoChannel(outbound: connectedContent.outbound, allowlist: allowlist, directory: sms, clock: clock),
         ])
     }
 

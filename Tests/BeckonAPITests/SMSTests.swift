@@ -161,6 +161,59 @@ struct SMSTests {
         }
     }
 
+    @Test("KakaoTalk through Solapi: AlimTalk with its variables and an LMS fallback, advertising FriendTalk flagged as an ad with the notice in its SMS fallback", arguments: TestDatabases.all())
+    func kakao(kind: TestDatabaseKind) async throws {
+        try await APIHarness.run(kind, connectedContent: try CampaignTests.connectedContent()) { api in
+            let solapi = SolapiStandIn()
+            try await LocalHTTPServer.run(solapi.router()) { port in
+                let vendor = #"{"type": "solapi", "api_key": "\#(SolapiStandIn.apiKey)", "api_secret": "\#(SolapiStandIn.apiSecret)", "sender": "02-1234-5678", "endpoint": "http://127.0.0.1:\#(port)"}"#
+                #expect(try await api.put("/beckon/v1/sms/vendor", vendor).status == .ok)
+                try await Self.track(api, #"{"external_id": "k1", "first_name": "김민지", "phone": "010-1234-5678", "time_zone": "Asia/Seoul"}"#)
+                let shipped = try await CampaignTests.create(api, #"""
+                    {"name": "Shipped", "delivery": {"type": "api_triggered"},
+                     "messages": {"kakao": {"type": "alimtalk", "template_code": "ORDER_SHIPPED",
+                                            "body": "#{name}님, 주문 #{order}번이 출발했습니다.",
+                                            "variables": {"name": "{{${first_name}}}", "order": "{{api_trigger_properties.${order}}}"},
+                                            "buttons": [{"type": "DS", "name": "배송 조회"}],
+                                            "fallback": {"type": "lms", "subject": "배송 안내", "body": "{{${first_name}}}님, 주문 {{api_trigger_properties.${order}}}번이 출발했습니다. 배송 조회: https://shop.example/t"}}}}
+                    """#)
+                #expect(try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(shipped)", "trigger_properties": {"order": "9"}, "recipients": [{"external_user_id": "k1"}]}"#).status == .created)
+                try await api.campaigns.pipeline.drain()
+                var counts = try await api.campaigns.queue.engagementCounts(campaignID: shipped)
+                #expect(counts.isEmpty && solapi.messages.isEmpty, "no kakao_pf_id: the vendor is paused and the message waits: \(counts)")
+                let paused = try await api.get("/beckon/v1/sms/vendor")
+                #expect(paused.text.contains("kakao_pf_id"), "\(paused.text)")
+                #expect(try await api.put("/beckon/v1/sms/vendor", #"{"type": "solapi", "api_key": "\#(SolapiStandIn.apiKey)", "api_secret": "\#(SolapiStandIn.apiSecret)", "sender": "02-1234-5678", "endpoint": "http://127.0.0.1:\#(port)", "kakao_pf_id": "KA01PF0000"}"#).status == .ok)
+                api.clock.advance(by: 61)
+                try await api.campaigns.pipeline.drain()
+                let alim = try #require(solapi.messages.first)
+                #expect(alim["type"] == .string("ATA") && alim["to"] == .string("01012345678") && alim["from"] == .string("0212345678"))
+                #expect(alim["kakaoOptions"]?["pfId"] == .string("KA01PF0000") && alim["kakaoOptions"]?["templateId"] == .string("ORDER_SHIPPED"))
+                #expect(alim["kakaoOptions"]?["variables"] == .object(["name": .string("김민지"), "order": .string("9")]))
+                #expect(alim["kakaoOptions"]?["disableSms"] == .bool(false) && alim["kakaoOptions"]?["adFlag"] == .bool(false))
+                #expect(alim["kakaoOptions"]?["buttons"]?.arrayValue?.count == 1)
+                #expect(alim["subject"] == .string("배송 안내") && alim["text"] == .string("김민지님, 주문 9번이 출발했습니다. 배송 조회: https://shop.example/t"))
+                counts = try await api.campaigns.queue.engagementCounts(campaignID: shipped)
+                #expect(counts["delivery"] == 1, "\(counts)")
+
+                // Advertising: FriendTalk flagged as an ad; its SMS fallback carries the notice; it waits for 08:00.
+                #expect(try await api.put("/beckon/v1/delivery_settings", #"{"advertising": {"opt_out_text": "무료거부 080-123-4567"}}"#).status == .ok)
+                let sale = try await CampaignTests.create(api, #"""
+                    {"name": "Sale", "advertising": true, "delivery": {"type": "api_triggered"},
+                     "messages": {"kakao": {"type": "friendtalk", "body": "{{${first_name}}}님, 여름 세일 🎉", "fallback": {"type": "auto", "body": "여름 세일"}}}}
+                    """#)
+                #expect(try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(sale)", "recipients": [{"external_user_id": "k1"}]}"#).status == .created)
+                try await api.campaigns.pipeline.drain()
+                #expect(solapi.messages.count == 1, "night in Seoul: the ad waits")
+                api.clock.advance(by: 9 * 3_600)
+                try await api.campaigns.pipeline.drain()
+                let friend = try #require(solapi.messages.last)
+                #expect(friend["type"] == .string("CTA") && friend["kakaoOptions"]?["adFlag"] == .bool(true))
+                #expect(friend["text"] == .string("(광고) 여름 세일\n무료거부 080-123-4567"), "\(friend)")
+            }
+        }
+    }
+
     @Test("bad SMS input: vendor fields, phone numbers, emoji in a template, over-long LMS", arguments: TestDatabases.all())
     func badInput(kind: TestDatabaseKind) async throws {
         try await APIHarness.run(kind) { api in
@@ -175,6 +228,16 @@ struct SMSTests {
             let emoji = try await api.post("/beckon/v1/campaigns", #"{"name": "x", "delivery": {"type": "api_triggered"}, "messages": {"sms": {"body": "세일 🎉", "sender": "12"}}}"#)
             #expect(emoji.status == .badRequest && emoji.text.contains("sms.body: '🎉' (U+1F389) at character 4 cannot be sent by SMS"), "\(emoji.text)")
             #expect(emoji.text.contains("sms.sender: '12' is not a phone number"), "\(emoji.text)")
+            let alimAd = try await api.post("/beckon/v1/campaigns", #"""
+                {"name": "x", "advertising": true, "delivery": {"type": "api_triggered"},
+                 "messages": {"kakao": {"type": "alimtalk", "template_code": "T1", "body": "#{name}님 #{coupon}", "variables": {"name": "x"},
+                                        "buttons": [{"type": "XX", "name": "b"}], "fallback": {"type": "mms", "body": "세일 😀"}}}}
+                """#)
+            #expect(alimAd.status == .badRequest)
+            for expected in ["kakao.type: advertising is never sent as AlimTalk", "kakao.variables.coupon: is required: the template's #{coupon} has no value",
+                             "kakao.buttons[0].type: must be one of", "kakao.fallback.type: must be sms, lms or auto", "kakao.fallback.body: '😀'"] {
+                #expect(alimAd.text.contains(expected), "\(expected) in \(alimAd.text)")
+            }
             let long = String(repeating: "가", count: 1_001)
             let id = try await CampaignTests.create(api, #"{"name": "Long", "delivery": {"type": "api_triggered"}, "messages": {"sms": {"body": "\#(long)"}}}"#)
             try await Self.track(api, #"{"external_id": "l1", "phone": "010-1234-5678"}"#)

@@ -41,8 +41,13 @@ public struct SMSChannel: MessageChannel {
 
     /// Users with a phone number (and, when the message names one, subscribed to its SMS subscription group).
     public func reachability(_ message: JSONValue) -> SegmentFilter? {
+        Self.phoneReachability(subscriptionGroup: message["subscription_group_id"]?.stringValue)
+    }
+
+    /// Has a phone number; and, with a group, is explicitly subscribed to it.
+    static func phoneReachability(subscriptionGroup: String?) -> SegmentFilter? {
         guard let hasPhone = try? SegmentFilter.parse(.object(["attribute": .string("phone"), "op": .string("not_blank")])) else { return nil }
-        if let group = message["subscription_group_id"]?.stringValue, !group.isEmpty {
+        if let group = subscriptionGroup, !group.isEmpty {
             return .all([hasPhone, .subscriptionGroup(id: group, subscribed: true)])
         }
         return hasPhone

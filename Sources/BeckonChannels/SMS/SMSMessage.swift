@@ -87,7 +87,6 @@ struct PreparedSMS: PreparedMessage {
         }
         let subject = try await spec.subject?.render(context, environment: environment).trimmingCharacters(in: .whitespacesAndNewlines)
         let imageURL = try await spec.imageURL?.render(context, environment: environment).trimmingCharacters(in: .whitespacesAndNewlines)
-        let sender = try await spec.sender?.render(context, environment: environment).trimmingCharacters(in: .whitespacesAndNewlines)
         let bodyBytes = try Self.bytes(body, field: "body")
         var payload: [String: JSONValue] = ["body": .string(body), "bytes": .int(Int64(bodyBytes))]
         if let subject, !subject.isEmpty {
@@ -111,13 +110,21 @@ struct PreparedSMS: PreparedMessage {
             kind = payload["subject"] != nil || bodyBytes > SMSMessageSpec.smsBytes ? "lms" : "sms"
         }
         payload["kind"] = .string(kind)
-        if let sender, !sender.isEmpty {
+        try await Self.addNumbers(to: &payload, sender: spec.sender, context: context, environment: environment)
+        return RenderedMessage(channel: "sms", payload: .object(payload))
+    }
+
+    /// `from` (the message's sender, when it has one) and `to` (the user's phone in the vendor's
+    /// form); a number that cannot receive texts is noted as `to_problem`, which `send` reports
+    /// as an invalid address.
+    static func addNumbers(to payload: inout [String: JSONValue], sender: Template?, context: LiquidObject, environment: RenderEnvironment) async throws {
+        if let sender = try await sender?.render(context, environment: environment).trimmingCharacters(in: .whitespacesAndNewlines), !sender.isEmpty {
             switch PhoneNumber.parse(sender) {
             case .success(let number): payload["from"] = .string(number.vendorForm)
-            case .failure(let error): throw MessageRenderError("sms sender \(error)")
+            case .failure(let error): throw MessageRenderError("sender \(error)")
             }
         }
-        let to = try await Self.recipientTemplate.render(context, environment: environment).trimmingCharacters(in: .whitespacesAndNewlines)
+        let to = try await recipientTemplate.render(context, environment: environment).trimmingCharacters(in: .whitespacesAndNewlines)
         switch PhoneNumber.parse(to) {
         case .success(let number):
             payload["to"] = .string(number.vendorForm)
@@ -126,7 +133,6 @@ struct PreparedSMS: PreparedMessage {
             payload["to"] = .string(to)
             payload["to_problem"] = .string("the user's phone \(error)")
         }
-        return RenderedMessage(channel: "sms", payload: .object(payload))
     }
 
     /// CP949 bytes of a rendered field; a character Liquid brought in that CP949 cannot carry is a render error.
