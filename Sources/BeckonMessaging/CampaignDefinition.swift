@@ -27,6 +27,9 @@ public struct CampaignDefinition: Sendable {
         public var percent: Int
         /// Channel name → that channel's message as written (validated by the channel).
         public var messages: [String: JSONValue]
+        /// Channels tried in order (`channel_priority`): a user gets the first one that can reach
+        /// them, and the next one when it finds their address dead. Channels not listed are sent as usual.
+        public var channelPriority: [String] = []
 
         /// The channels this variant sends on, sorted.
         public var channels: [String] { messages.keys.sorted() }
@@ -148,7 +151,7 @@ extension CampaignDefinition {
         var problems: [String] = []
         guard let object = body.objectValue else { throw CampaignDefinitionError(problems: ["the body must be a JSON object"]) }
         let known: Set<String> = [
-            "name", "tags", "audience", "messages", "variants", "control_percent", "delivery", "rate_limit_per_minute", "frequency_capped",
+            "name", "tags", "audience", "messages", "channel_priority", "variants", "control_percent", "delivery", "rate_limit_per_minute", "frequency_capped",
             "advertising", "conversion_events",
         ]
         for key in object.keys.sorted() where !known.contains(key) { problems.append("\(key): unknown field") }
@@ -216,7 +219,8 @@ extension CampaignDefinition {
                         continue
                     }
                     if let messages = parseMessages(item["messages"], path: "\(path).messages", channels: channels, rules: rules, problems: &problems) {
-                        variants.append(Variant(name: variantName, percent: Int(percent), messages: messages))
+                        let priority = parsePriority(item["channel_priority"], messages: messages, path: "\(path).channel_priority", problems: &problems)
+                        variants.append(Variant(name: variantName, percent: Int(percent), messages: messages, channelPriority: priority))
                     }
                 }
                 if variants.count == items.count, variants.map(\.percent).reduce(0, +) + controlPercent != 100 {
@@ -227,7 +231,8 @@ extension CampaignDefinition {
                 problems.append("variants: must be an array of 1 to 8 variants")
             }
         } else if let messages = parseMessages(object["messages"], path: "messages", channels: channels, rules: rules, problems: &problems) {
-            variants = [Variant(name: "Variant 1", percent: 100 - controlPercent, messages: messages)]
+            let priority = parsePriority(object["channel_priority"], messages: messages, path: "channel_priority", problems: &problems)
+            variants = [Variant(name: "Variant 1", percent: 100 - controlPercent, messages: messages, channelPriority: priority)]
         }
 
         var delivery = Delivery.apiTriggered
@@ -331,6 +336,28 @@ extension CampaignDefinition {
 
 extension CampaignDefinition {
     /// `{"event": NAME, "where": {…}}` or `{"purchase": {"product_id": …}}`.
+    /// `channel_priority`: two or more of the message set's channels, each once.
+    static func parsePriority(_ value: JSONValue?, messages: [String: JSONValue], path: String, problems: inout [String]) -> [String] {
+        guard let value, !value.isNull else { return [] }
+        guard let list = value.arrayValue, list.count >= 2 else {
+            problems.append("\(path): must be an array of two or more channels, such as [\"push\", \"sms\"]")
+            return []
+        }
+        var names: [String] = []
+        for (index, entry) in list.enumerated() {
+            guard let name = entry.stringValue, messages[name] != nil else {
+                problems.append("\(path)[\(index)]: must be one of this message set's channels (\(messages.keys.sorted().joined(separator: ", ")))")
+                continue
+            }
+            guard !names.contains(name) else {
+                problems.append("\(path)[\(index)]: '\(name)' is listed twice")
+                continue
+            }
+            names.append(name)
+        }
+        return names
+    }
+
     static func parseAction(_ value: JSONValue, path: String, problems: inout [String]) -> Action? {
         if let name = value["event"] {
             guard let text = name.stringValue, !text.isEmpty else {

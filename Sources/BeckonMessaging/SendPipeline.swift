@@ -292,7 +292,12 @@ public final class SendPipeline: Service, Sendable {
             // The control group gets one settled row (on the campaign's first channel); a variant one message per channel.
             let channelNames = variant.map { name in definition.variants.first { $0.name == name }?.channels ?? [] }
                 ?? Array(definition.variants.first?.channels.prefix(1) ?? [])
-            for channel in channelNames where reachable["\(variant ?? firstVariant)|\(channel)"]?.contains(userID) ?? true {
+            let variantName = variant ?? firstVariant
+            let priority = variant.flatMap { name in definition.variants.first { $0.name == name }?.channelPriority } ?? []
+            // With a channel priority: only its first channel that can reach the user (the rest wait for a dead address).
+            let preferred = priority.first { reachable["\(variantName)|\($0)"]?.contains(userID) ?? true }
+            for channel in channelNames where reachable["\(variantName)|\(channel)"]?.contains(userID) ?? true {
+                if !priority.isEmpty, priority.contains(channel), channel != preferred { continue }
                 messages.append(SendQueue.NewMessage(
                     userID: userID, channel: channel, variant: variant ?? "control", notBefore: notBefore, triggerProperties: triggerProperties,
                     isControl: variant == nil, capped: definition.frequencyCapped))
@@ -301,6 +306,15 @@ public final class SendPipeline: Service, Sendable {
         try await queue.addMessages(
             messages, dispatch: dispatch, cursor: page.last ?? dispatch.cursor, finished: page.count < configuration.expansionPageSize,
             intervalMilliseconds: definition.rateLimitPerMinute.map { max(1, 60_000 / Int64($0)) })
+    }
+
+    /// The channel after `message`'s in its variant's `channel_priority`, queued when the
+    /// message found the user's address dead (push: no valid token took it).
+    static func fallback(after message: QueuedMessage, definition: CampaignDefinition) -> (channel: String, capped: Bool)? {
+        guard let priority = definition.variants.first(where: { $0.name == message.variant })?.channelPriority,
+            let index = priority.firstIndex(of: message.channel), index + 1 < priority.count
+        else { return nil }
+        return (priority[index + 1], definition.frequencyCapped)
     }
 
     // MARK: Delivery
@@ -381,7 +395,12 @@ public final class SendPipeline: Service, Sendable {
                         group.addTask {
                             let outcome = await self.deliver(
                                 claimed.message, profile: claimed.profile, unreadable: claimed.unreadable, dispatch: claimed.dispatch)
-                            return SendQueue.Settlement(message: claimed.message, externalID: claimed.profile?["external_id"]?.stringValue, outcome: outcome)
+                            var settlement = SendQueue.Settlement(
+                                message: claimed.message, externalID: claimed.profile?["external_id"]?.stringValue, outcome: outcome)
+                            if case .failed(_, _, _, true) = outcome, case .success(let prepared)? = claimed.dispatch {
+                                settlement.fallback = Self.fallback(after: claimed.message, definition: prepared.definition)
+                            }
+                            return settlement
                         }
                     }
                     guard running > 0 else {
@@ -438,7 +457,7 @@ public final class SendPipeline: Service, Sendable {
             case .delivered, .retry: continue
             case .aborted(let text): (type, reason, status) = ("abort", text, nil)
             case .skipped(let text): (type, reason, status) = ("skipped", text, nil)
-            case .failed(let text, let code, let logType): (type, reason, status) = (logType, text, code)
+            case .failed(let text, let code, let logType, _): (type, reason, status) = (logType, text, code)
             }
             entries.append(ActivityLogEntry(
                 workspaceID: message.workspaceID, time: now, type: type, campaignID: message.campaignID, variant: message.variant,
@@ -585,7 +604,7 @@ public final class SendPipeline: Service, Sendable {
         case .rejected(let reason, let status):
             return .failed(reason: reason, status: status, logType: "\(message.channel)_failure")
         case .invalidAddress(let reason):
-            return .failed(reason: reason, status: nil, logType: "\(message.channel)_invalid_address")
+            return .failed(reason: reason, status: nil, logType: "\(message.channel)_invalid_address", addressInvalid: true)
         case .configError(let reason):
             // The channel is paused for the workspace: the message waits without using an attempt.
             return .retry(

@@ -39,7 +39,8 @@ public enum MessageOutcome: Sendable {
     case delivered(detail: String)
     /// Try again at `at` (epoch ms); holds (quiet hours, a paused channel) do not use up an attempt.
     case retry(at: Int64, reason: String, countsAsAttempt: Bool)
-    case failed(reason: String, status: Int?, logType: String)
+    /// `addressInvalid`: the channel found the user's address dead (a campaign's `channel_priority` then tries the next channel).
+    case failed(reason: String, status: Int?, logType: String, addressInvalid: Bool = false)
     case aborted(reason: String)
     /// Not sent by rule (frequency cap, quiet hours); logged, never retried.
     case skipped(reason: String)
@@ -380,6 +381,9 @@ public final class SendQueue: Sendable {
         public let message: QueuedMessage
         public let externalID: String?
         public let outcome: MessageOutcome
+        /// The next channel of the campaign's `channel_priority` to queue for this user in the
+        /// same transaction (after a dead address), and whether its send counts toward caps.
+        public var fallback: (channel: String, capped: Bool)? = nil
     }
 
     /// Settles messages this node still holds and writes their engagement events, in one
@@ -411,7 +415,7 @@ public final class SendQueue: Sendable {
             case .retry(let at, let reason, let countsAsAttempt):
                 change = Change(
                     state: .queued, attempts: countsAsAttempt ? result.message.attempts : result.message.attempts - 1, notBefore: at, error: reason)
-            case .failed(let reason, _, _):
+            case .failed(let reason, _, _, _):
                 change = Change(state: .failed, attempts: result.message.attempts, notBefore: nil, error: reason)
                 types = [("failure", reason)]
             case .aborted(let reason):
@@ -475,6 +479,22 @@ public final class SendQueue: Sendable {
                 }
             }
             try Self.insertEvents(connection, events)
+            // Fallback channels: one message per (dispatch, user, channel), so a repeat adds nothing.
+            let fallbacks = settled.compactMap { index -> [SQLValue]? in
+                let result = results[index]
+                guard let fallback = result.fallback else { return nil }
+                let message = result.message
+                return [
+                    .text(Self.messageID(dispatchID: message.dispatchID, userID: message.userID, channel: fallback.channel)),
+                    .integer(message.workspaceID), .text(message.dispatchID), .text(message.campaignID), .integer(message.userID),
+                    .text(fallback.channel), .text(message.variant), MessageState.queued.sql, .integer(0), .integer(now),
+                    .text(message.triggerProperties?.serialized()), .bool(fallback.capped), .integer(now), .integer(now),
+                ]
+            }
+            try connection.insertRows(into: "messages",
+                columns: ["id", "workspace_id", "dispatch_id", "campaign_id", "user_id", "channel", "variant", "state", "attempts", "not_before",
+                          "trigger_properties", "capped", "created_at", "updated_at"],
+                rows: fallbacks, suffix: " ON CONFLICT (id) DO NOTHING")
             for campaignID in sentCampaigns.sorted() {
                 try connection.execute(
                     "UPDATE campaigns SET first_sent_at = COALESCE(first_sent_at, ?), last_sent_at = ? WHERE id = ?",

@@ -214,6 +214,39 @@ struct SMSTests {
         }
     }
 
+    @Test("channel_priority push then SMS: push when a token reaches, SMS for users without one and for those whose token bounced", arguments: TestDatabases.all())
+    func pushElseSMS(kind: TestDatabaseKind) async throws {
+        try await PushTests.withAPNs(kind) { api, apns, _ in
+            let solapi = SolapiStandIn()
+            try await LocalHTTPServer.run(solapi.router()) { port in
+                #expect(try await api.put("/beckon/v1/sms/vendor", #"{"type": "solapi", "api_key": "\#(SolapiStandIn.apiKey)", "api_secret": "\#(SolapiStandIn.apiSecret)", "sender": "0212345678", "endpoint": "http://127.0.0.1:\#(port)"}"#).status == .ok)
+                try await PushTests.register(api, "p1", token: PushTests.authorized, name: "Push")
+                try await PushTests.register(api, "p3", token: PushTests.dead, name: "Dead")
+                try await Self.track(api, #"""
+                    {"external_id": "p1", "phone": "010-1000-0001"}, {"external_id": "p2", "first_name": "Phone", "phone": "010-1000-0002"},
+                    {"external_id": "p3", "phone": "010-1000-0003"}, {"external_id": "p4", "first_name": "Nobody"}
+                    """#)
+                let id = try await CampaignTests.create(api, #"""
+                    {"name": "Best seller", "delivery": {"type": "api_triggered"}, "channel_priority": ["push", "sms"],
+                     "messages": {"push": {"title": "베스트셀러", "body": "{{${first_name}}}님 지금 확인하세요", "platforms": ["ios"]},
+                                  "sms": {"body": "{{${first_name}}}님, 베스트셀러를 지금 확인하세요"}}}
+                    """#)
+                let recipients = ["p1", "p2", "p3", "p4"].map { #"{"external_user_id": "\#($0)"}"# }.joined(separator: ",")
+                #expect(try await api.post("/campaigns/trigger/send", #"{"campaign_id": "\#(id)", "recipients": [\#(recipients)]}"#).status == .created)
+                try await api.campaigns.pipeline.drain()
+                #expect(apns.accepted.map(\.token) == [PushTests.authorized], "p1 by push")
+                #expect(Set(solapi.messages.compactMap { $0["to"]?.stringValue }) == ["01010000002", "01010000003"], "p2 (no token) and p3 (bounced) by SMS: \(solapi.messages)")
+                #expect(solapi.messages.first { $0["to"] == .string("01010000002") }?["text"] == .string("Phone님, 베스트셀러를 지금 확인하세요"))
+                let details = try await api.get("/beckon/v1/campaigns/\(id)")
+                #expect(details.json["messages_by_state"]?["delivered"] == .int(3) && details.json["messages_by_state"]?["failed"] == .int(1), "\(details.text)")
+                try await api.campaigns.pipeline.drain()
+                #expect(solapi.messages.count == 2, "one SMS per user, however often the queue is drained")
+                let bad = try await api.post("/beckon/v1/campaigns", #"{"name": "x", "delivery": {"type": "api_triggered"}, "channel_priority": ["push", "email"], "messages": {"push": {"title": "t"}}}"#)
+                #expect(bad.text.contains("channel_priority: must be an array of two or more channels") || bad.text.contains("channel_priority[1]: must be one of this message set's channels"), "\(bad.text)")
+            }
+        }
+    }
+
     @Test("bad SMS input: vendor fields, phone numbers, emoji in a template, over-long LMS", arguments: TestDatabases.all())
     func badInput(kind: TestDatabaseKind) async throws {
         try await APIHarness.run(kind) { api in
