@@ -157,6 +157,20 @@ struct SMSTests {
                 #expect(request.body["ref"]?.stringValue?.hasPrefix("msg_") == true && request.idempotencyKey == request.body["ref"]?.stringValue)
                 let preview = try await api.post("/beckon/v1/campaigns/\(id)/preview", #"{"external_id": "g1"}"#)
                 #expect(preview.text.contains("\"bytes\""), "\(preview.text)")
+
+                // Braze's sms object on /messages/send: the subscription group still decides who gets it.
+                let braze = try await api.post("/messages/send", #"""
+                    {"external_user_ids": ["g1", "g2"], "messages": {"sms": {"subscription_group_id": "sms_marketing", "app_id": "\#(api.workspace.appID)",
+                     "body": "{{${first_name}}}님, 쿠폰이 도착했어요", "message_variation_id": "v1"}}}
+                    """#)
+                #expect(braze.status == .created, "\(braze.text)")
+                try await api.campaigns.pipeline.drain()
+                #expect(inbox.all.count == 2 && inbox.all.last?.body["text"] == .string("민지님, 쿠폰이 도착했어요") && inbox.all.last?.body["type"] == .string("sms"))
+                let bad = try await api.post("/messages/send", #"{"external_user_ids": ["g1"], "messages": {"sms": {"body": "x", "media_items": [], "link_shortening_enabled": true}}}"#)
+                for expected in ["messages.sms.subscription_group_id: is required", "messages.sms.app_id: is required", "messages.sms.media_items: not supported yet",
+                                 "messages.sms.link_shortening_enabled: not supported yet"] {
+                    #expect(bad.status == .badRequest && bad.text.contains(expected), "\(expected) in \(bad.text)")
+                }
             }
         }
     }

@@ -414,9 +414,10 @@ extension BeckonAPI {
         }
         var messages: [String: JSONValue] = [:]
         if let given = object["messages"]?.objectValue, !given.isEmpty {
-            for channel in given.keys.sorted() where channel != "webhook" && !BrazePushObjects.isPushKey(channel) {
-                problems.append("messages.\(channel): not available through /messages/send yet (available: webhook, apple_push, android_push, web_push)")
+            for channel in given.keys.sorted() where !["webhook", "sms"].contains(channel) && !BrazePushObjects.isPushKey(channel) {
+                problems.append("messages.\(channel): not available through /messages/send yet (available: webhook, sms, apple_push, android_push, web_push)")
             }
+            if let sms = given["sms"] { messages["sms"] = Self.brazeSMS(sms, problems: &problems) }
             if let webhook = given["webhook"] {
                 if let fields = webhook.objectValue {
                     messages["webhook"] = .object([
@@ -428,8 +429,8 @@ extension BeckonAPI {
                 }
             }
             if let push = BrazePushObjects.pushMessage(given, now: now, problems: &problems) { messages["push"] = push }
-            if messages.isEmpty, given["webhook"] == nil, !given.keys.contains(where: BrazePushObjects.isPushKey) {
-                problems.append("messages: give at least one of webhook, apple_push, android_push, web_push")
+            if messages.isEmpty, given["webhook"] == nil, given["sms"] == nil, !given.keys.contains(where: BrazePushObjects.isPushKey) {
+                problems.append("messages: give at least one of webhook, sms, apple_push, android_push, web_push")
             }
         } else {
             problems.append("messages: is required: {\"webhook\": {…}, \"apple_push\": {…}, \"android_push\": {…}, \"web_push\": {…}}")
@@ -483,6 +484,25 @@ extension BeckonAPI {
             types[type, default: []].append(.object(row))
         }
         return .object(types.mapValues(JSONValue.array))
+    }
+
+    /// Braze's `sms` messaging object (`subscription_group_id`, `body`, `app_id` required) as Beckon's
+    /// `messages.sms`; MMS `media_items`, link shortening and click tracking are refused, not dropped.
+    static func brazeSMS(_ value: JSONValue, problems: inout [String]) -> JSONValue {
+        guard let fields = value.objectValue else {
+            problems.append("messages.sms: must be an object {\"subscription_group_id\", \"body\", \"app_id\"}")
+            return .null
+        }
+        let known = ["subscription_group_id", "body", "app_id", "message_variation_id", "media_items", "link_shortening_enabled", "user_click_tracking_enabled"]
+        for key in fields.keys.sorted() where !known.contains(key) { problems.append("messages.sms.\(key): unknown field") }
+        for key in ["subscription_group_id", "body", "app_id"] where fields[key]?.stringValue?.isEmpty ?? true {
+            problems.append("messages.sms.\(key): is required and must be a string")
+        }
+        if fields["media_items"] != nil { problems.append("messages.sms.media_items: not supported yet (MMS through /messages/send)") }
+        for key in ["link_shortening_enabled", "user_click_tracking_enabled"] where fields[key] == .bool(true) {
+            problems.append("messages.sms.\(key): not supported yet; Beckon sends links as written")
+        }
+        return .object(["body": fields["body"] ?? .null, "subscription_group_id": fields["subscription_group_id"] ?? .null])
     }
 
     /// A validated `/campaigns/trigger/send` body.
