@@ -60,6 +60,7 @@ public struct BeckonAPI: Sendable {
         addCampaignRoutes(to: router)
         addPushRoutes(to: router)
         addSMSRoutes(to: router)
+        addEmailRoutes(to: router)
         return router
     }
 

@@ -15,6 +15,8 @@ public struct CampaignComponents: Sendable {
     public let push: PushStore
     /// The SMS vendor (the SMS channel's directory).
     public let sms: SMSStore
+    /// Email sending settings (SMTP, sender, DKIM).
+    public let email: EmailSettingsStore
     public var queue: SendQueue { pipeline.queue }
     public var triggers: CampaignTriggers { pipeline.triggers }
     public var channels: ChannelCatalog { pipeline.channels }
@@ -26,6 +28,7 @@ public struct CampaignComponents: Sendable {
     ) {
         self.push = push
         self.sms = sms
+        email = EmailSettingsStore(database: database, box: connectedContent.secrets, clock: clock)
         store = CampaignStore(database: database, clock: clock, channels: channels)
         let deliverySettings = DeliverySettingsStore(database: database, clock: clock)
         self.deliverySettings = deliverySettings

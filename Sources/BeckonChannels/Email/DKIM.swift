@@ -36,17 +36,32 @@ public enum DKIMKey: Sendable {
     /// PKCS#8 `PrivateKeyInfo` for an Ed25519 key: version 0, OID 1.3.101.112, then the 32-byte seed.
     static let ed25519PKCS8Prefix: [UInt8] = [0x30, 0x2E, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]
 
-    /// Parses a PEM private key for `algorithm`, checking type and size (RSA at least 1024 bits).
-    public static func parse(pem: String, algorithm: String, field: String) throws -> DKIMKey {
+    /// A new key: RSA 2048 bits or Ed25519.
+    public static func generate(algorithm: String) throws(EmailFormatError) -> DKIMKey {
         switch algorithm {
         case "rsa-sha256":
-            guard let key = try? _RSA.Signing.PrivateKey(pemRepresentation: pem) else {
+            do {
+                return .rsa(try _RSA.Signing.PrivateKey(keySize: .bits2048))
+            } catch {
+                throw EmailFormatError("algorithm: the RSA key could not be made: \(error)")
+            }
+        case "ed25519-sha256": return .ed25519(Curve25519.Signing.PrivateKey())
+        default: throw EmailFormatError("algorithm: must be rsa-sha256 or ed25519-sha256")
+        }
+    }
+
+    /// Parses a PEM private key for `algorithm`, checking type and size (RSA at least 1024 bits).
+    public static func parse(pem: String, algorithm: String, field: String) throws(EmailFormatError) -> DKIMKey {
+        switch algorithm {
+        case "rsa-sha256":
+            // DKIM verifiers take 1024 bits and up (RFC 8301), so the "unsafe" (1024+) initializer.
+            do {
+                return .rsa(try _RSA.Signing.PrivateKey(unsafePEMRepresentation: pem))
+            } catch CryptoKitError.incorrectParameterSize {
+                throw EmailFormatError("\(field): the RSA key has fewer than 1024 bits; DKIM verifiers need at least 1024 (use 2048)")
+            } catch {
                 throw EmailFormatError("\(field): is not an RSA private key in PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)")
             }
-            guard key.keySizeInBits >= 1024 else {
-                throw EmailFormatError("\(field): the RSA key has \(key.keySizeInBits) bits; DKIM verifiers need at least 1024 (use 2048)")
-            }
-            return .rsa(key)
         case "ed25519-sha256":
             let body = pem.components(separatedBy: "\n").filter { !$0.hasPrefix("-----") }.joined().trimmingCharacters(in: .whitespacesAndNewlines)
             guard pem.contains("-----BEGIN PRIVATE KEY-----"), let der = Data(base64Encoded: body), der.count == 48,

@@ -9,7 +9,7 @@ public enum EmailHeader {
 
     /// `text` as it may appear in a header: unchanged when it is printable ASCII, else encoded-words
     /// joined by CRLF + space. Throws for CR or LF.
-    public static func encode(_ text: String, field: String) throws -> String {
+    public static func encode(_ text: String, field: String) throws(EmailFormatError) -> String {
         try checkLine(text, field: field)
         if text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F }) { return text }
         // "=?UTF-8?B?" + base64 + "?=" ≤ 75: 63 base64 characters, so at most 45 bytes of UTF-8 (whole characters) per word.
@@ -32,7 +32,7 @@ public enum EmailHeader {
     }
 
     /// `Name <address>` with the display name encoded when needed (the address never is).
-    public static func mailbox(name: String?, address: EmailAddress) throws -> String {
+    public static func mailbox(name: String?, address: EmailAddress) throws(EmailFormatError) -> String {
         guard let name, !name.isEmpty else { return address.text }
         let encoded = try encode(name, field: "from_name")
         if encoded == name {
@@ -46,7 +46,7 @@ public enum EmailHeader {
     }
 
     /// Throws when `text` holds CR or LF: a header value must be one line.
-    public static func checkLine(_ text: String, field: String) throws {
+    public static func checkLine(_ text: String, field: String) throws(EmailFormatError) {
         if text.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) {
             throw EmailFormatError("\(field): must be one line; CR and LF are refused (they would inject headers)")
         }
@@ -68,7 +68,7 @@ public struct EmailAddress: Sendable, Hashable {
     public let domain: String
     public var text: String { "\(local)@\(domain)" }
 
-    public static func parse(_ value: String, field: String) throws -> EmailAddress {
+    public static func parse(_ value: String, field: String) throws(EmailFormatError) -> EmailAddress {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         guard let at = trimmed.lastIndex(of: "@") else { throw EmailFormatError("\(field): '\(trimmed.prefix(80))' is not an email address (no @domain)") }
         let local = String(trimmed[..<at])

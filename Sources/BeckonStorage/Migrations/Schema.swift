@@ -1,6 +1,6 @@
 /// Beckon's schema, oldest migration first. Never edit a released migration: add a new one.
 public enum Schema {
-    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns, messagingCore, push, sms]
+    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns, messagingCore, push, sms, email]
 
     /// Workspaces, API keys, profiles, identities, the event and purchase logs and their per-user aggregates.
     static let initial = Migration(version: 1, name: "initial") { dialect in
@@ -325,6 +325,16 @@ public enum Schema {
             CREATE TABLE sms_vendors (
                 workspace_id BIGINT PRIMARY KEY, type TEXT NOT NULL, settings TEXT NOT NULL, sealed_secret TEXT NOT NULL,
                 paused_reason TEXT, paused_at BIGINT, updated_at BIGINT NOT NULL)
+            """
+        ]
+    }
+
+    /// Email: each workspace's sending settings (the SMTP password and DKIM key sealed).
+    static let email = Migration(version: 8, name: "email") { _ in
+        [
+            """
+            CREATE TABLE email_settings (
+                workspace_id BIGINT PRIMARY KEY, settings TEXT NOT NULL, sealed_secret TEXT NOT NULL, updated_at BIGINT NOT NULL)
             """
         ]
     }
