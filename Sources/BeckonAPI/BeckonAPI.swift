@@ -61,6 +61,7 @@ public struct BeckonAPI: Sendable {
         addPushRoutes(to: router)
         addSMSRoutes(to: router)
         addEmailRoutes(to: router)
+        addSubscriptionRoutes(to: router)
         return router
     }
 

@@ -15,32 +15,47 @@ struct ServerProcessTests {
 
     /// A running `beckon serve` on a free port over `dataDirectory`.
     final class Server: @unchecked Sendable {
-        let process = Process()
-        let port: Int
-        let output = Pipe()
+        private(set) var process = Process()
+        private(set) var port: Int
+        private(set) var output = Pipe()
+        private let launch: (Int) throws -> (Process, Pipe)
 
         init(dataDirectory: URL, adminKey: String?, extraEnvironment: [String: String] = [:], arguments: [String] = []) throws {
+            launch = { port in
+                let process = Process()
+                let output = Pipe()
+                process.executableURL = ServerProcessTests.binary
+                process.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", String(port)] + arguments
+                var environment = ProcessInfo.processInfo.environment
+                environment["BECKON_ADMIN_KEY"] = adminKey
+                environment["DATABASE_URL"] = nil
+                environment["BECKON_LOG_LEVEL"] = "warning"
+                environment.merge(extraEnvironment) { _, new in new }
+                process.environment = environment
+                process.standardOutput = output
+                process.standardError = output
+                try process.run()
+                return (process, output)
+            }
             port = Int.random(in: 20_000...60_000)
-            process.executableURL = ServerProcessTests.binary
-            process.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", String(port)] + arguments
-            var environment = ProcessInfo.processInfo.environment
-            environment["BECKON_ADMIN_KEY"] = adminKey
-            environment["DATABASE_URL"] = nil
-            environment["BECKON_LOG_LEVEL"] = "warning"
-            environment.merge(extraEnvironment) { _, new in new }
-            process.environment = environment
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
+            (process, output) = try launch(port)
         }
 
         /// Waits until `/health` answers (up to a minute: test processes start side by side on a
-        /// busy machine); a process that exited is reported with its output at once.
+        /// busy machine); a process that exited is reported with its output at once, except that a
+        /// port another test took is given up for a new one.
         func waitUntilReady() async throws {
+            var relaunches = 0
             for _ in 0..<1_200 {
                 if let (status, _) = try? await request("GET", "/health", key: nil, body: nil), status == 200 { return }
-                guard process.isRunning else {
-                    throw ServerError("beckon serve exited (status \(process.terminationStatus)) before it was ready on port \(port): \(printed)")
+                if !process.isRunning {
+                    let text = printed
+                    guard text.contains("Address already in use"), relaunches < 5 else {
+                        throw ServerError("beckon serve exited (status \(process.terminationStatus)) before it was ready on port \(port): \(text)")
+                    }
+                    relaunches += 1
+                    port = Int.random(in: 20_000...60_000)
+                    (process, output) = try launch(port)
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }

@@ -75,6 +75,8 @@ public struct APIPermission: Hashable, Sendable, CustomStringConvertible {
     public static let campaignsTriggerSend = APIPermission(checked: "campaigns.trigger.send")
     public static let messagesSend = APIPermission(checked: "messages.send")
     public static let segmentsDataSeries = APIPermission(checked: "segments.data_series")
+    public static let subscriptionStatusSet = APIPermission(checked: "subscription.status.set")
+    public static let subscriptionStatusGet = APIPermission(checked: "subscription.status.get")
     public static let segmentsDetails = APIPermission(checked: "segments.details")
     public static let segmentsList = APIPermission(checked: "segments.list")
     public static let usersAliasNew = APIPermission(checked: "users.alias.new")

@@ -1,6 +1,6 @@
 /// Beckon's schema, oldest migration first. Never edit a released migration: add a new one.
 public enum Schema {
-    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns, messagingCore, push, sms, email]
+    public static let migrations: [Migration] = [initial, segments, connectedContent, campaigns, messagingCore, push, sms, email, subscriptionGroups]
 
     /// Workspaces, API keys, profiles, identities, the event and purchase logs and their per-user aggregates.
     static let initial = Migration(version: 1, name: "initial") { dialect in
@@ -336,6 +336,20 @@ public enum Schema {
             CREATE TABLE email_settings (
                 workspace_id BIGINT PRIMARY KEY, settings TEXT NOT NULL, sealed_secret TEXT NOT NULL, updated_at BIGINT NOT NULL)
             """
+        ]
+    }
+
+    /// Subscription groups as objects (id, name, channel); each state records where it came from.
+    /// Group ids already used in states (through `/users/track`) keep working without an object.
+    static let subscriptionGroups = Migration(version: 9, name: "subscription groups") { _ in
+        [
+            """
+            CREATE TABLE subscription_groups (
+                workspace_id BIGINT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, channel TEXT NOT NULL,
+                created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (workspace_id, id))
+            """,
+            "CREATE UNIQUE INDEX subscription_groups_name ON subscription_groups (workspace_id, name)",
+            "ALTER TABLE subscription_group_states ADD COLUMN source TEXT",
         ]
     }
 }
