@@ -93,6 +93,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // SMTP sessions on SwiftNIO: STARTTLS or implicit TLS, AUTH after TLS, many messages per connection.
+        .target(
+            name: "BeckonSMTP",
+            dependencies: [
+                "BeckonOutboundHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Connected Content: fetch with cache, single-flight, limits, per-host pacing, credentials, failure log.
         .target(
             name: "BeckonConnectedContent",
@@ -196,6 +208,14 @@ let package = Package(
             name: "LiquidTests",
             dependencies: ["Liquid"],
             resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BeckonSMTPTests",
+            dependencies: [
+                "BeckonSMTP", "BeckonChannels", "BeckonCore", "BeckonOutboundHTTP", "BeckonTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

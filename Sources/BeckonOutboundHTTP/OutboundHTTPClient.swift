@@ -42,6 +42,13 @@ public struct ExtraTrustRoots: Sendable {
 
     public static let none = ExtraTrustRoots(certificates: [])
 
+    /// A TLS client configuration trusting the system roots plus these certificates (SMTP and other non-HTTP clients).
+    public func clientTLSConfiguration() throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if !certificates.isEmpty { tls.additionalTrustRoots = [.certificates(certificates)] }
+        return tls
+    }
+
     private init(certificates: [NIOSSLCertificate]) {
         self.certificates = certificates
     }

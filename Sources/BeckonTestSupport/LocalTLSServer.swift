@@ -45,9 +45,28 @@ public struct TestCertificateAuthority: Sendable {
         self.certificatePEM = try certificate.serializeAsPEM().pemString
     }
 
-    /// A leaf certificate for `127.0.0.1` (IP SAN) and `localhost` (DNS SAN), signed by this CA, with its private key,
-    /// as NIOSSL TLS server configuration offering ALPN `h2` (and `http/1.1` when `http1` is true).
+    /// A leaf certificate for `127.0.0.1` and `localhost` with its key, as NIOSSL TLS server
+    /// configuration offering ALPN `h2` (and `http/1.1` when `http1` is true).
     public func serverTLSConfiguration(http1: Bool = false) throws -> TLSConfiguration {
+        let (certificatePEM, keyPEM) = try serverCertificatePEM()
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(certificatePEM.utf8), format: .pem))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)))
+        configuration.applicationProtocols = http1 ? ["h2", "http/1.1"] : ["h2"]
+        return configuration
+    }
+
+    /// A leaf certificate and key for a server in another process (PEM files in the temporary folder).
+    public func writeServerCertificateFiles() throws -> (certificate: String, key: String) {
+        let (certificatePEM, keyPEM) = try serverCertificatePEM()
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("beckon-test-server-\(UUID().uuidString)")
+        try certificatePEM.write(to: base.appendingPathExtension("crt"), atomically: true, encoding: .utf8)
+        try keyPEM.write(to: base.appendingPathExtension("key"), atomically: true, encoding: .utf8)
+        return (base.appendingPathExtension("crt").path, base.appendingPathExtension("key").path)
+    }
+
+    /// A leaf certificate for `127.0.0.1` (IP SAN) and `localhost` (DNS SAN), signed by this CA, and its private key, as PEM.
+    private func serverCertificatePEM() throws -> (certificate: String, key: String) {
         let leafKey = Certificate.PrivateKey(P256.Signing.PrivateKey())
         let now = Date()
         let leaf = try Certificate(
@@ -68,14 +87,7 @@ public struct TestCertificateAuthority: Sendable {
                 SubjectAlternativeNames([.dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
             },
             issuerPrivateKey: key)
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: [
-                .certificate(try NIOSSLCertificate(bytes: Array(try leaf.serializeAsPEM().pemString.utf8), format: .pem))
-            ],
-            privateKey: .privateKey(
-                try NIOSSLPrivateKey(bytes: Array(try leafKey.serializeAsPEM().pemString.utf8), format: .pem)))
-        configuration.applicationProtocols = http1 ? ["h2", "http/1.1"] : ["h2"]
-        return configuration
+        return (try leaf.serializeAsPEM().pemString, try leafKey.serializeAsPEM().pemString)
     }
 
     /// Writes certificatePEM to a temporary file and returns its path.
