@@ -90,15 +90,16 @@ struct BenchCampaignCommand: AsyncParsableCommand {
                 return Response(status: .ok)
             }
         }
-        let authority = try TestCertificateAuthority()
-        let caFile = try authority.writeCertificateFile()
-        defer { try? FileManager.default.removeItem(atPath: caFile) }
-        let server = try await BenchLocalServer.start(router, tls: isPush ? authority : nil, logger: quiet)
+        // Only the push stand-in speaks TLS: its CA is made (and trusted) for push runs alone.
+        let authority = isPush ? try TestCertificateAuthority() : nil
+        let caFile = try authority?.writeCertificateFile()
+        defer { if let caFile { try? FileManager.default.removeItem(atPath: caFile) } }
+        let server = try await BenchLocalServer.start(router, tls: authority, logger: quiet)
         let port = server.port
 
         var contentConfiguration = ConnectedContentConfiguration()
         contentConfiguration.allowedHosts = try HostAllowlist(parsing: ["127.0.0.1:\(port)"])
-        contentConfiguration.extraTrustRoots = try ExtraTrustRoots(pemFile: caFile)
+        if let caFile { contentConfiguration.extraTrustRoots = try ExtraTrustRoots(pemFile: caFile) }
         let connectedContent = ConnectedContentComponents(
             database: database, secrets: try SecretBox(base64Key: SecretBox.generateKey()), clock: clock, configuration: contentConfiguration,
             logger: quiet)
