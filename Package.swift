@@ -221,7 +221,7 @@ let package = Package(
         .testTarget(
             name: "BeckonChannelsTests",
             dependencies: [
-                "BeckonChannels", "BeckonCore",
+                "BeckonChannels", "BeckonCore", "BeckonTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],

@@ -1,39 +1,10 @@
 import BeckonChannels
 import BeckonCore
+import BeckonTestSupport
 import Crypto
 import Foundation
 import Testing
 import _CryptoExtras
-
-/// Runs the independent Python checker (dkimpy, Python's email package) on a built message.
-enum EmailVerifier {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    static func verify(_ message: String, records: [String: String]) throws -> JSONValue {
-        let environment = ProcessInfo.processInfo.environment
-        guard let python = environment["BECKON_TEST_PYTHON"], let support = environment["BECKON_TEST_SUPPORT"] else {
-            throw Failure(description: "BECKON_TEST_PYTHON and BECKON_TEST_SUPPORT are not set: run the tests with scripts/test (it makes the verifier venv)")
-        }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("beckon-mail-\(UUID().uuidString).eml")
-        try Data(message.utf8).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [support + "/verify_email.py", file.path, JSONValue.object(records.mapValues(JSONValue.string)).serialized()]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problems = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw Failure(description: "verify_email.py failed: \(problems)") }
-        return try JSONValue.parse(Array(data))
-    }
-}
 
 @Suite("Email format: RFC 2047 headers, MIME, DKIM (checked by dkimpy and Python's email package)")
 struct EmailFormatTests {

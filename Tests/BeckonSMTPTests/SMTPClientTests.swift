@@ -122,7 +122,7 @@ struct SMTPClientTests {
         let raw = try #require(received.first?["data"]?.stringValue.flatMap { Data(base64Encoded: $0) })
         let content = String(decoding: raw, as: UTF8.self)
         #expect(content.replacingOccurrences(of: "\r\n", with: "\n") == first.replacingOccurrences(of: "\r\n", with: "\n"), "dot-stuffing undone by the server: the message arrived exactly")
-        let checked = try Verifier.verify(content, records: ["bked._domainkey.mail.example.com": DKIMKey.ed25519(Self.dkimKey).dnsRecord])
+        let checked = try EmailVerifier.verify(content, records: ["bked._domainkey.mail.example.com": DKIMKey.ed25519(Self.dkimKey).dnsRecord])
         #expect(checked["dkim"] == .array([.bool(true)]) && checked["subject"] == .string("(광고) 11월 특가 안내"), "\(checked)")
 
         do {
@@ -137,24 +137,5 @@ struct SMTPClientTests {
         } catch let error as SMTPError {
             #expect(error.step == .ehlo || error.step == .data || error.step == .starttls, "\(error)")
         }
-    }
-}
-
-/// The independent checker of `scripts/test-support/verify_email.py` (dkimpy, Python's email package).
-enum Verifier {
-    static func verify(_ message: String, records: [String: String]) throws -> JSONValue {
-        let environment = ProcessInfo.processInfo.environment
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("beckon-mail-\(UUID().uuidString).eml")
-        try Data(message.utf8).write(to: file)
-        defer { try? FileManager.default.removeItem(at: file) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: environment["BECKON_TEST_PYTHON"] ?? "/usr/bin/false")
-        process.arguments = [(environment["BECKON_TEST_SUPPORT"] ?? "") + "/verify_email.py", file.path, JSONValue.object(records.mapValues(JSONValue.string)).serialized()]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return try JSONValue.parse(Array(data))
     }
 }
