@@ -58,7 +58,7 @@ extension UserStore {
     }
 
     public func renameSubscriptionGroup(workspaceID: Int64, id: String, name: String) async throws -> SubscriptionGroup {
-        try Self.checkGroup(name: name, channel: "email")
+        try Self.checkGroupName(name)
         let now = nowMillis
         let updated = try await committer.write(flushesAggregates: false) { connection, _ in
             if try connection.first(
@@ -85,10 +85,14 @@ extension UserStore {
         }
     }
 
-    static func checkGroup(name: String, channel: String) throws {
+    static func checkGroupName(_ name: String) throws {
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 200 else {
             throw SubscriptionGroupError(.invalid, "name: is required (at most 200 characters)")
         }
+    }
+
+    static func checkGroup(name: String, channel: String) throws {
+        try checkGroupName(name)
         guard SubscriptionGroup.channels.contains(channel) else {
             throw SubscriptionGroupError(.invalid, "channel: must be one of \(SubscriptionGroup.channels.joined(separator: ", "))")
         }
