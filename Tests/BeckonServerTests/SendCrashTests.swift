@@ -78,7 +78,13 @@ struct SendCrashTests {
             let repeated = receiver.perKey.filter { $0.value > 1 }
             #expect(receiver.requests == users + repeated.values.reduce(0) { $0 + $1 - 1 })
             #expect(repeated.count <= 1_000, "only the claim batch in flight (1,000) can repeat (\(repeated.count))")
-            let (_, details) = try await server.request("GET", "/beckon/v1/campaigns/\(id)", key: key, body: nil)
+            // The receiver has every message before the last ones are settled: wait for the settle.
+            var details = ""
+            for _ in 0..<100 {
+                (_, details) = try await server.request("GET", "/beckon/v1/campaigns/\(id)", key: key, body: nil)
+                if details.contains(#""delivered":\#(users)"#) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
             #expect(details.contains(#""delivered":\#(users)"#), "\(details)")
         }
     }
